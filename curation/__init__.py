@@ -1,0 +1,1 @@
+"""Pure curation steps (table in, table out, small config), generation backends and verifiers."""

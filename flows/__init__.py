@@ -1,0 +1,1 @@
+"""Prefect flows, configs and the `warmstart` command line."""

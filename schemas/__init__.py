@@ -1,0 +1,1 @@
+"""Table schemas, validation, the DuckLake-backed Lake and split registry."""

@@ -1,0 +1,84 @@
+"""Arrow schemas of every lake table and their key columns: the one source of truth."""
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A lake table: its Arrow schema and the columns that identify a row (upsert key)."""
+
+    name: str
+    schema: pa.Schema
+    key: tuple[str, ...]
+
+
+def _spec(name, key, *fields) -> TableSpec:
+    return TableSpec(name, pa.schema(list(fields)), tuple(key))
+
+
+S, F, I, B, TS = pa.string(), pa.float64(), pa.int64(), pa.bool_(), pa.timestamp("us", tz="UTC")
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in [
+    _spec("prompts", ["prompt_id"],
+          ("prompt_id", S), ("source", S), ("task", S), ("prompt", S), ("answer", S),
+          ("verifier", S), ("metadata", S), ("split_guard", S), ("run_id", S)),
+    _spec("generations", ["generation_id"],
+          ("generation_id", S), ("prompt_id", S), ("model", S), ("sampling", S),
+          ("sample_index", I), ("response", S), ("n_tokens", I), ("finish_reason", S),
+          ("run_id", S)),
+    _spec("verdicts", ["generation_id", "verifier"],
+          ("generation_id", S), ("prompt_id", S), ("verifier", S), ("extracted", S),
+          ("correct", B), ("score", F), ("detail", S), ("run_id", S)),
+    _spec("prompt_stats", ["prompt_id", "model"],
+          ("prompt_id", S), ("model", S), ("k", I), ("n_correct", I), ("pass_rate", F),
+          ("ci_low", F), ("ci_high", F), ("difficulty_bucket", S), ("mean_tokens", F),
+          ("run_id", S)),
+    _spec("skills", ["skill_id"],
+          ("skill_id", S), ("name", S), ("description", S), ("origin", S), ("run_id", S)),
+    _spec("prompt_skills", ["prompt_id", "skill_id"],
+          ("prompt_id", S), ("skill_id", S), ("confidence", F), ("origin", S), ("run_id", S)),
+    _spec("sft_examples", ["example_id"],
+          ("example_id", S), ("prompt_id", S), ("messages", pa.list_(MESSAGE)), ("origin", S),
+          ("run_id", S)),
+    _spec("preference_pairs", ["pair_id"],
+          ("pair_id", S), ("prompt_id", S), ("prompt", S), ("chosen", S), ("rejected", S),
+          ("chosen_score", F), ("rejected_score", F), ("pair_kind", S), ("run_id", S)),
+    _spec("rl_prompts", ["prompt_id"],
+          ("prompt_id", S), ("task", S), ("prompt", S), ("answer", S), ("verifier", S),
+          ("metadata", S), ("pass_rate", F), ("curriculum_stage", I), ("run_id", S)),
+    _spec("splits", ["split_name", "version"],
+          ("split_name", S), ("version", I), ("kind", S), ("table_name", S),
+          ("row_ids", pa.list_(S)), ("n_rows", I), ("filter", S), ("run_id", S),
+          ("created_at", TS)),
+    _spec("runs", ["run_id"],
+          ("run_id", S), ("kind", S), ("config", S), ("started", TS), ("finished", TS),
+          ("status", S), ("parent_run_id", S), ("detail", S)),
+    _spec("train_metrics", ["run_id", "step", "metric"],
+          ("run_id", S), ("step", I), ("metric", S), ("value", F)),
+    _spec("filter_log", ["record_id", "table_name", "step"],
+          ("record_id", S), ("table_name", S), ("step", S), ("reason", S), ("run_id", S)),
+]}
+
+# The column that holds a row's id, for tables a split can point into.
+ROW_ID = {"sft_examples": "example_id", "preference_pairs": "pair_id", "rl_prompts": "prompt_id",
+          "prompts": "prompt_id"}
+# Which split kinds read which table; trainers check this before training.
+SPLIT_KINDS = {"sft": "sft_examples", "preference": "preference_pairs", "rl": "rl_prompts"}
+
+
+def spec(name: str) -> TableSpec:
+    """The spec of a lake table, or a clear error naming the known tables."""
+    from schemas.errors import LakeError
+
+    if name not in TABLES:
+        raise LakeError(f"unknown table '{name}'; known tables: {', '.join(sorted(TABLES))}")
+    return TABLES[name]
+
+
+def register(table_spec: TableSpec) -> None:
+    """Add a table that a later feature defines (e.g. trace_tags) to the catalogue."""
+    TABLES[table_spec.name] = table_spec
