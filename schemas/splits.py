@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 
 from schemas.errors import SplitError
 from schemas.lake import Lake
+from schemas.lake_sql import literal
 from schemas.tables import ROW_ID, SPLIT_KINDS
 
 
@@ -47,7 +48,7 @@ def list_splits(lake: Lake) -> pa.Table:
 
 def read_split(lake: Lake, name: str, version: int | None = None) -> Split:
     """Read split `name` (latest version unless `version`), with a clear error if unknown or empty."""
-    registry = lake.read("splits", where=f"split_name = '{name.replace(chr(39), '')}'")
+    registry = lake.read("splits", where=f"split_name = {literal(name)}")
     if registry.num_rows == 0:
         known = sorted(set(lake.read("splits").column("split_name").to_pylist()))
         raise SplitError(f"unknown split '{name}'; known splits: {', '.join(known) or 'none'}")

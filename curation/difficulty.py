@@ -1,0 +1,115 @@
+"""Difficulty from pass rates over k samples: Wilson intervals, buckets, and the RL filter (0 < pass < 1)."""
+
+import math
+from collections import defaultdict
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from curation.generate import output_schema
+from schemas.errors import InputError
+
+BUCKETS = ("solved", "easy", "medium", "hard", "unsolved")
+
+
+class DifficultyConfig(BaseModel):
+    """Bucket edges on the pass rate, and the z of the Wilson interval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    easy_min: float = Field(0.7, gt=0, lt=1, description="pass rate at or above which a prompt is easy")
+    medium_min: float = Field(0.3, gt=0, lt=1, description="pass rate at or above which a prompt is medium")
+    z: float = Field(1.96, gt=0, description="normal quantile of the Wilson interval (1.96 = 95%)")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.medium_min < self.easy_min:
+            raise ValueError(f"need medium_min < easy_min, got {self.medium_min} >= {self.easy_min}")
+        return self
+
+
+def bucket(pass_rate: float, cfg: DifficultyConfig) -> str:
+    """solved (1), easy, medium, hard (> 0), unsolved (0)."""
+    if pass_rate >= 1.0:
+        return "solved"
+    if pass_rate >= cfg.easy_min:
+        return "easy"
+    if pass_rate >= cfg.medium_min:
+        return "medium"
+    return "hard" if pass_rate > 0 else "unsolved"
+
+
+def wilson_interval(n_correct: int, k: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a pass rate: honest at k = 4 and at 0 or k successes."""
+    assert 0 <= n_correct <= k and k > 0, (n_correct, k)
+    p, z2 = n_correct / k, z * z
+    center = (p + z2 / (2 * k)) / (1 + z2 / k)
+    half = z * math.sqrt(p * (1 - p) / k + z2 / (4 * k * k)) / (1 + z2 / k)
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def prompt_stats(generations: pa.Table, verdicts: pa.Table, cfg: DifficultyConfig) -> pa.Table:
+    """Per (prompt_id, model): k, n_correct, pass_rate, Wilson ci_low/ci_high, bucket, mean_tokens.
+
+    Expects exactly one verdict per generation (verdicts of one verifier run).
+    """
+    correct_of = _correct_by_generation(verdicts)
+    groups: dict[tuple[str, str], list[tuple[bool, int]]] = defaultdict(list)
+    for gen in generations.select(["generation_id", "prompt_id", "model", "n_tokens"]).to_pylist():
+        if gen["generation_id"] not in correct_of:
+            raise InputError(f"generation {gen['generation_id']} (prompt {gen['prompt_id']}) has no verdict")
+        groups[(gen["prompt_id"], gen["model"])].append((correct_of[gen["generation_id"]], gen["n_tokens"]))
+    rows = {name: [] for name in output_schema("prompt_stats").names}
+    for (prompt_id, model), samples in sorted(groups.items()):
+        k, n_correct = len(samples), sum(correct for correct, _ in samples)
+        pass_rate = n_correct / k
+        ci_low, ci_high = wilson_interval(n_correct, k, cfg.z)
+        values = dict(prompt_id=prompt_id, model=model, k=k, n_correct=n_correct, pass_rate=pass_rate,
+                      ci_low=ci_low, ci_high=ci_high, difficulty_bucket=bucket(pass_rate, cfg),
+                      mean_tokens=sum(tokens or 0 for _, tokens in samples) / k)
+        for name, value in values.items():
+            rows[name].append(value)
+    return pa.Table.from_pydict(rows, schema=output_schema("prompt_stats"))
+
+
+def _correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
+    correct_of: dict[str, bool] = {}
+    ids, correct = verdicts["generation_id"].to_pylist(), verdicts["correct"].to_pylist()
+    for generation_id, is_correct in zip(ids, correct):
+        if generation_id in correct_of:
+            raise InputError(f"generation {generation_id} has more than one verdict; "
+                             "pass one verifier run's verdicts")
+        correct_of[generation_id] = bool(is_correct)
+    return correct_of
+
+
+class RLFilterConfig(BaseModel):
+    """Keep prompts the policy sometimes solves: min_pass < pass_rate < max_pass (strict)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_pass: float = Field(0.0, ge=0, le=1, description="drop prompts with pass_rate at or below this")
+    max_pass: float = Field(1.0, ge=0, le=1, description="drop prompts with pass_rate at or above this")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.min_pass < self.max_pass:
+            raise ValueError(f"need min_pass < max_pass, got {self.min_pass} >= {self.max_pass}")
+        return self
+
+
+def rl_filter(stats: pa.Table, cfg: RLFilterConfig) -> tuple[pa.Table, pa.Table]:
+    """Kept prompt_stats rows, and a filter_log of the dropped ones (no run_id) with the reason."""
+    keep, log = [], {"record_id": [], "table_name": [], "step": [], "reason": []}
+    for row, pass_rate in enumerate(stats["pass_rate"].to_pylist()):
+        if pass_rate <= cfg.min_pass:
+            reason = f"pass_rate {pass_rate:.2f} <= min {cfg.min_pass}"
+        elif pass_rate >= cfg.max_pass:
+            reason = f"pass_rate {pass_rate:.2f} >= max {cfg.max_pass}"
+        else:
+            keep.append(row)
+            continue
+        for name, value in (("record_id", stats["prompt_id"][row].as_py()), ("table_name", "prompt_stats"),
+                            ("step", "rl_filter"), ("reason", reason)):
+            log[name].append(value)
+    return stats.take(keep), pa.Table.from_pydict(log, schema=output_schema("filter_log"))

@@ -1,0 +1,140 @@
+"""Score a response against its gold answer. One code path for curation verdicts and GRPO rewards."""
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pyarrow as pa
+
+from curation.extract import extract_answer
+from curation.generate import output_schema
+from schemas.errors import ConfigError, InputError
+
+VERIFIERS = ("reasoning_gym", "math", "exact", "regex")
+
+
+@dataclass
+class Verdict:
+    """Outcome of one check; `detail` says how the answer was found or why it failed."""
+
+    correct: bool
+    score: float
+    extracted: str | None
+    detail: str
+
+
+def verify(verifier: str, response: str, answer: str | None, metadata: dict, *,
+           question: str = "") -> Verdict:
+    """Check `response` with the named verifier. Never raises on model text; an unknown
+    verifier is a ConfigError."""
+    check = _CHECKS.get(verifier)
+    if check is None:
+        raise ConfigError(f"unknown verifier '{verifier}'; choose one of {', '.join(VERIFIERS)}")
+    extracted, method = extract_answer(response or "")
+    if answer is None and not (verifier == "regex" and metadata.get("answer_regex")):
+        return Verdict(False, 0.0, extracted, "no gold answer")
+    if extracted is None:
+        return Verdict(False, 0.0, None, "no answer found")
+    try:
+        score, note = check(extracted, answer, metadata, question)
+    except Exception as exc:  # a verifier's library choking on odd model text is a wrong answer
+        detail = f"{method}; {verifier} failed: {type(exc).__name__}: {exc}"
+        return Verdict(False, 0.0, extracted, detail[:300])
+    score = float(score)
+    return Verdict(score >= 1.0, score, extracted, method + (f"; {note}" if note else ""))
+
+
+@lru_cache(maxsize=None)
+def _score_fn(source_dataset: str):
+    import reasoning_gym
+
+    return reasoning_gym.get_score_answer_fn(source_dataset)  # builds a dataset object: cache it
+
+
+def _reasoning_gym(extracted, answer, metadata, question):
+    source = metadata.get("source_dataset")
+    if not source:
+        raise KeyError("metadata has no 'source_dataset'")
+    entry = {"question": question, "answer": answer, "metadata": metadata}
+    return _score_fn(source)(extracted, entry), ""
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", "").strip())
+    except ValueError:
+        return None
+
+
+def _math(extracted, answer, metadata, question):
+    left, right = _number(extracted), _number(answer)
+    if left is not None and right is not None:
+        return float(left == right), "numeric"
+    from math_verify import parse, verify as math_equal
+
+    # math_verify times out with signal.alarm, which only works in the main thread
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    gold = answer if ("$" in answer or "\\boxed" in answer) else f"${answer}$"
+    target = extracted if "$" in extracted else f"${extracted}$"
+    gold_parsed, target_parsed = parse(gold, parsing_timeout=timeout), parse(target, parsing_timeout=timeout)
+    if not gold_parsed:
+        raise ValueError(f"cannot parse gold answer {answer!r}")
+    return float(math_equal(gold_parsed, target_parsed, timeout_seconds=timeout)), "math_verify"
+
+
+def normalize(text: str) -> str:
+    """Strip, casefold, collapse whitespace, drop a trailing period."""
+    return " ".join(text.strip().casefold().split()).rstrip(".").strip()
+
+
+def _exact(extracted, answer, metadata, question):
+    return float(normalize(extracted) == normalize(answer)), ""
+
+
+def _regex(extracted, answer, metadata, question):
+    pattern = metadata.get("answer_regex") or answer
+    return float(re.fullmatch(pattern, extracted.strip()) is not None), ""
+
+
+_CHECKS = {"reasoning_gym": _reasoning_gym, "math": _math, "exact": _exact, "regex": _regex}
+
+
+def verdicts_table(generations: pa.Table, prompts: pa.Table) -> pa.Table:
+    """Verify every generation with its prompt's verifier; a verdicts table (no run_id)."""
+    by_prompt = _prompt_lookup(prompts)
+    rows = {name: [] for name in output_schema("verdicts").names}
+    for gen in generations.select(["generation_id", "prompt_id", "response"]).to_pylist():
+        prompt = by_prompt.get(gen["prompt_id"])
+        if prompt is None:
+            raise InputError(f"generation {gen['generation_id']}: prompt {gen['prompt_id']} "
+                             "is not in the prompts table")
+        verdict = verify(prompt["verifier"], gen["response"], prompt["answer"], prompt["metadata"],
+                         question=prompt["prompt"])
+        for name, value in (("generation_id", gen["generation_id"]), ("prompt_id", gen["prompt_id"]),
+                            ("verifier", prompt["verifier"]), ("extracted", verdict.extracted),
+                            ("correct", verdict.correct), ("score", verdict.score),
+                            ("detail", verdict.detail)):
+            rows[name].append(value)
+    return pa.Table.from_pydict(rows, schema=output_schema("verdicts"))
+
+
+def _prompt_lookup(prompts: pa.Table) -> dict[str, dict]:
+    """prompt_id -> {verifier, answer, metadata (parsed), prompt}, checked once per prompt."""
+    lookup = {}
+    columns = ["prompt_id", "prompt", "answer", "verifier", "metadata"]
+    missing = [c for c in columns if c not in prompts.column_names]
+    if missing:
+        raise InputError(f"prompts table lacks column(s) {', '.join(missing)}")
+    for row in prompts.select(columns).to_pylist():
+        if row["verifier"] not in VERIFIERS:
+            raise ConfigError(f"prompt {row['prompt_id']}: unknown verifier '{row['verifier']}'; "
+                              f"choose one of {', '.join(VERIFIERS)}")
+        try:
+            row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
+        except json.JSONDecodeError as exc:
+            raise InputError(f"prompt {row['prompt_id']}: metadata is not valid JSON ({exc})",
+                             field="metadata") from None
+        lookup[row["prompt_id"]] = row
+    return lookup

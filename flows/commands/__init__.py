@@ -1,0 +1,1 @@
+"""One module per `warmstart` command; each exposes register(subparsers)."""

@@ -1,0 +1,150 @@
+"""The curate config: YAML validated by pydantic; unknown keys and bad values are ConfigErrors."""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curation.backends.base import Sampling
+from curation.difficulty import DifficultyConfig, RLFilterConfig
+from curation.generate import PromptFormat
+from curation.preference import PreferenceConfig
+from curation.splits import SFTConfig
+from schemas.errors import ConfigError
+
+VerifierName = Literal["reasoning_gym", "math", "exact", "regex"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasoningGymSource(_Strict):
+    """Procedurally generated, verifiable prompts from a reasoning-gym task."""
+
+    type: Literal["reasoning_gym"]
+    task: str = Field(description="reasoning-gym task name, e.g. chain_sum")
+    count: int = Field(ge=1, description="how many prompts to generate")
+    seed: int = Field(0, description="seed of the task generator")
+    config: dict[str, Any] = Field(default_factory=dict, description="the task's own difficulty settings")
+    split_guard: Literal["train", "eval"] = "train"
+
+
+class FileSource(_Strict):
+    """Prompts from a JSONL or Parquet file, with a field mapping."""
+
+    type: Literal["jsonl", "parquet"]
+    path: Path
+    prompt_field: str = "prompt"
+    answer_field: str | None = Field("answer", description="gold answer field; null for none")
+    task: str | None = Field(None, description="task name for every row (default: the file stem)")
+    verifier: VerifierName = "math"
+    limit: int | None = Field(None, ge=1, description="read at most this many rows")
+    split_guard: Literal["train", "eval"] = "train"
+
+
+class HFSource(_Strict):
+    """A local Hugging Face dataset: a `save_to_disk` folder or local data files."""
+
+    type: Literal["hf"]
+    path: Path = Field(description="a load_from_disk folder, or a data file / glob")
+    split: str = "train"
+    prompt_field: str = "prompt"
+    answer_field: str | None = "answer"
+    task: str | None = None
+    verifier: VerifierName = "math"
+    limit: int | None = Field(None, ge=1)
+    split_guard: Literal["train", "eval"] = "train"
+
+
+Source = Annotated[Union[ReasoningGymSource, FileSource, HFSource], Field(discriminator="type")]
+
+
+class SamplingConfig(Sampling):
+    """Sampling for the generate stage; `temperature: auto` picks it for a target entropy."""
+
+    model_config = ConfigDict(extra="forbid")
+    temperature: float | Literal["auto"] = 0.8
+
+
+class SplitNames(_Strict):
+    """Names under which this config registers its splits."""
+
+    sft: str = "sft"
+    preference: str = "preference"
+    rl: str = "rl"
+
+
+class CurateConfig(_Strict):
+    """Everything `warmstart run` needs; see configs/demo.yaml for a commented example."""
+
+    lake: str = "data/lake"
+    model: str = "smollm2-135m-instruct"
+    backend: Literal["vllm", "transformers", "openai"] = "vllm"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    sources: list[Source] = Field(min_length=1)
+    prompt_format: PromptFormat = Field(default_factory=PromptFormat)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
+    rl_filter: RLFilterConfig = Field(default_factory=RLFilterConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
+    splits: SplitNames = Field(default_factory=SplitNames)
+    shard_size: int = Field(256, ge=1, description="prompts per generation task")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> CurateConfig:
+    """Read and validate a YAML config; relative file paths resolve against its folder."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid YAML: {_first_line(exc)}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    for item in overrides or []:
+        apply_override(raw, item)
+    cfg = validate(raw, path)
+    for source in cfg.sources:
+        if isinstance(source, (FileSource, HFSource)) and not source.path.is_absolute():
+            source.path = (path.parent / source.path).resolve() if not source.path.exists() else source.path
+    return cfg
+
+
+def validate(raw: dict, origin: str | Path = "config") -> CurateConfig:
+    """Validate a config mapping; the error names the first bad key path."""
+    try:
+        return CurateConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {format_validation_error(exc)}") from exc
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: dotted key path and pydantic's message."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Apply one `dotted.key=value` override (value parsed as YAML) to a config mapping."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like key.path=value")
+    key, value = item.split("=", 1)
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a mapping")
+    node[parts[-1]] = yaml.safe_load(value)
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

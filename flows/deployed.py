@@ -1,0 +1,100 @@
+"""The flows that deployments point at (entrypoints `flows.deployed.curate_from_config` and
+`flows.deployed.train_from_split`): JSON parameters in, the library calls, a summary artifact out.
+
+A worker (`warmstart schedule --serve`) runs them in a child process whose working directory is
+the one `warmstart schedule` was called from, so relative paths in configs mean the same there.
+"""
+
+import json
+import shlex
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
+
+from schemas.errors import ConfigError, LakeError
+
+CURATE_FLOW = "warmstart-curate"
+TRAIN_FLOW = "warmstart-train"
+
+
+@flow(name=CURATE_FLOW, log_prints=True)
+def curate_from_config(config_path: str, overrides: list[str] | None = None) -> dict:
+    """`warmstart run CONFIG` as a deployment; the lake's run_id is this flow run's id (12 hex)."""
+    from flows.config import load_config
+    from flows.curate import run_curation
+
+    cfg = load_config(config_path, overrides or [])
+    summary = run_curation(cfg, run_id=lake_run_id())
+    publish_summary(summary)
+    get_run_logger().info("curate run %s: %s", summary.run_id, json.dumps(summary.counts))
+    return {"run_id": summary.run_id, "counts": summary.counts,
+            "splits": {name: {"version": v, "rows": n} for name, (v, n) in summary.splits.items()}}
+
+
+def lake_run_id() -> str:
+    """The current flow run's id, shortened like warmstart's run ids (a random one outside a run)."""
+    import uuid
+
+    return (flow_run.get_id() or uuid.uuid4().hex).replace("-", "")[:12]
+
+
+def publish_summary(summary) -> None:
+    """The run summary as Prefect table artifacts (stages, splits), shown in the UI."""
+    stages = [{"stage": name, "lake_version": version, "rows": ", ".join(f"{k}={v}" for k, v in counts.items())}
+              for name, version, counts in summary.stages]
+    create_table_artifact(stages, key="curate-summary",
+                          description=f"warmstart curate run `{summary.run_id}`, {summary.seconds:.0f} s")
+    splits = [{"split": name, "version": version, "rows": rows} for name, (version, rows) in summary.splits.items()]
+    if splits:
+        create_table_artifact(splits, key="curate-splits", description=f"splits cut by run `{summary.run_id}`")
+
+
+def train_argv(kind: str, split: str, version: int | None, lake: str, args: list[str]) -> list[str]:
+    """The `warmstart train` command line this flow runs (also used to check arguments early)."""
+    argv = ["train", kind, "--split", split, "--lake", lake, *args]
+    return argv + (["--version", str(version)] if version is not None else [])
+
+
+def parse_train_args(argv: list[str]):
+    """Parse a `warmstart train` command line; a ConfigError (not SystemExit) when it is wrong."""
+    from flows.cli import build_parser
+
+    parser = build_parser()
+    parser.exit_on_error = False
+    try:
+        return parser.parse_args(argv)
+    except SystemExit:
+        raise ConfigError(f"bad train arguments: warmstart {shlex.join(argv)}") from None
+    except Exception as exc:  # argparse.ArgumentError and friends
+        raise ConfigError(f"bad train arguments ({exc}): warmstart {shlex.join(argv)}") from None
+
+
+@flow(name=TRAIN_FLOW, log_prints=True)
+def train_from_split(kind: str, split: str, version: int | None = None, lake: str = "data/lake",
+                     args: list[str] | None = None) -> dict:
+    """`warmstart train KIND --split SPLIT [--version V] ARGS` as a flow; returns the lake's train run."""
+    args = list(args or [])
+    if "--out" not in args:
+        args += ["--out", f"checkpoints/{kind}-{lake_run_id()}"]
+    parsed = parse_train_args(train_argv(kind, split, version, lake, args))
+    parsed.handler(parsed)  # records the run, its metrics and the split version in the lake
+    run = trained_run(lake, str(Path(args[args.index("--out") + 1])))  # as the trainer records it
+    create_table_artifact([run], key="train-run", description=f"{kind} on split {split}")
+    return run
+
+
+def trained_run(lake: str, checkpoint: str) -> dict:
+    """The completed train run that wrote `checkpoint`: run id, split, split version, checkpoint."""
+    from schemas.lake import Lake
+    from schemas.lake_sql import literal
+
+    rows = Lake(lake).query("SELECT run_id, config, detail FROM runs WHERE kind = 'train' AND status = "
+                            f"'completed' AND detail = {literal(checkpoint)} ORDER BY finished DESC LIMIT 1")
+    if rows.num_rows == 0:
+        raise LakeError(f"no completed train run with checkpoint {checkpoint} in lake {lake}")
+    row = rows.to_pylist()[0]
+    lineage = json.loads(row["config"])
+    return {"run_id": row["run_id"], "split": lineage.get("split"), "split_version": lineage.get("split_version"),
+            "checkpoint": row["detail"]}

@@ -1,0 +1,24 @@
+"""Progress bars for long stages: counts, rate and ETA, quiet when output is not a terminal."""
+
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def stage_bar(description: str, total: int):
+    """Yield `advance(n)` for a bar of `total` steps labelled with the stage name."""
+    columns = [TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance
+        progress.update(task, completed=total)

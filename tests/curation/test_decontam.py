@@ -1,0 +1,96 @@
+"""Decontamination: exact copies and embedded eval items go; template-sharing prompts stay."""
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from curation.decontam import DecontamConfig, decontaminate
+from flows.eval_sets import load_eval_sets
+
+GSM_LIKE = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+            "How many clips did Natalia sell altogether in April and May?")
+
+
+def gcd_question(a, b):
+    return (f"Find the Greatest Common Divisor (GCD) of these numbers: {a}, {b}. "
+            "Give only the GCD as your final answer.")
+
+
+EVAL = {"gsm": [GSM_LIKE, "A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total?"],
+        "gcd": [gcd_question(a, b) for a, b in [(12, 18), (7, 14), (9, 15), (4, 10), (20, 8), (3, 11)]]}
+
+
+def prompts(texts):
+    return pa.table({"prompt_id": [f"p{i}" for i in range(len(texts))], "prompt": texts})
+
+
+def test_copies_and_embeddings_are_dropped_with_the_benchmark_named():
+    table = prompts([
+        GSM_LIKE.upper(),                                         # p0 identical up to case
+        "Solve this carefully. " + GSM_LIKE + " Show your work.",  # p1 embeds the item
+        gcd_question(12, 18),                                     # p2 identical templated item
+        gcd_question(12, 19),                                     # p3 same template, other numbers
+        "How many legs do 3 spiders have?",                       # p4 unrelated
+    ])
+    kept, drops, hits, matches = decontaminate(table, EVAL, DecontamConfig())
+    assert kept.column("prompt_id").to_pylist() == ["p3", "p4"]
+    reasons = dict(zip(drops.column("record_id").to_pylist(), drops.column("reason").to_pylist()))
+    assert reasons["p0"] == "identical to eval set 'gsm' item 0"
+    assert reasons["p1"].startswith("13-gram overlap with eval set 'gsm' item 0 (covers 100%")
+    assert reasons["p2"] == "identical to eval set 'gcd' item 0"
+    by_benchmark = {row["benchmark"]: row for row in hits.to_pylist()}
+    assert by_benchmark["gsm"]["n_prompts_hit"] == 2 and by_benchmark["gsm"]["n_exact"] == 1
+    assert by_benchmark["gcd"]["n_prompts_hit"] == 1 and by_benchmark["gcd"]["n_eval_items"] == 6
+    assert set(matches.column("record_id").to_pylist()) == {"p0", "p1", "p2"}
+
+
+def test_template_ngrams_would_match_everything_without_the_template_rule():
+    table = prompts([gcd_question(13, 19)])
+    cfg = DecontamConfig(n=8, min_coverage=0.01, template_share=None)
+    assert decontaminate(table, EVAL, cfg).kept.num_rows == 0
+    with_rule = decontaminate(table, EVAL, cfg.model_copy(update={"template_share": 0.2}))
+    assert with_rule.kept.num_rows == 1
+    assert with_rule.hits.to_pylist()[0]["n_template_ngrams"] > 0  # gcd is the first benchmark
+
+
+def test_report_only_mode_keeps_everything():
+    table = prompts([GSM_LIKE, "unrelated"])
+    kept, drops, hits, matches = decontaminate(table, EVAL, DecontamConfig(drop=False))
+    assert kept.num_rows == 2 and drops.num_rows == 0
+    assert matches.num_rows == 1 and hits.column("dropped").to_pylist() == [False, False]
+
+
+def test_short_n_catches_short_overlaps():
+    eval_sets = {"tiny": ["what is seven times six"]}
+    table = prompts(["Quick one: what is seven times six? Thanks"])
+    assert decontaminate(table, eval_sets, DecontamConfig()).kept.num_rows == 1  # 13-grams: no overlap
+    assert decontaminate(table, eval_sets, DecontamConfig(n=5)).kept.num_rows == 0
+
+
+def test_bundled_sets_drop_only_verbatim_training_prompts():
+    import reasoning_gym
+
+    data = reasoning_gym.create_dataset("gcd", size=60, seed=1, min_numbers=2, max_numbers=2, max_value=20)
+    questions = [data[i]["question"] for i in range(60)]
+    eval_sets = load_eval_sets(["bundled"])
+    kept, drops, _, _ = decontaminate(prompts(questions), eval_sets, DecontamConfig())
+    verbatim = {f"p{i}" for i, q in enumerate(questions) if q in eval_sets["gcd"]}
+    assert verbatim and set(drops.column("record_id").to_pylist()) == verbatim
+
+
+@pytest.mark.parametrize("bad", [{"n": 0}, {"min_coverage": 0}, {"min_coverage": 1.2},
+                                 {"template_share": 0}, {"ngram": 13}])
+def test_bad_decontam_configs_are_rejected(bad):
+    with pytest.raises(ValidationError):
+        DecontamConfig(**bad)
+
+
+def test_results_commit_to_the_lake_and_answer_sql(lake):
+    table = prompts([GSM_LIKE, "unrelated"])
+    result = decontaminate(table, EVAL, DecontamConfig())
+    lake.commit({"filter_log": result.drop_log, "decontam_hits": result.hits,
+                 "decontam_matches": result.matches}, run_id="run-1")
+    why = lake.query("SELECT step, reason FROM filter_log WHERE record_id = 'p0'").to_pylist()
+    assert why == [{"step": "decontam", "reason": "identical to eval set 'gsm' item 0"}]
+    hits = lake.query("SELECT benchmark, n_prompts_hit FROM decontam_hits ORDER BY benchmark").to_pylist()
+    assert hits == [{"benchmark": "gcd", "n_prompts_hit": 0}, {"benchmark": "gsm", "n_prompts_hit": 1}]

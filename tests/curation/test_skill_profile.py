@@ -1,0 +1,84 @@
+"""Missing-Skill-Profile and STAT-Sel reweighting."""
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from curation.mixing import MixConfig, fill_budget, prompt_attributes
+from curation.skill_profile import (
+    SkillProfileConfig,
+    missing_skill_profile,
+    missing_skills,
+    stat_select,
+    stat_weights,
+)
+from schemas.errors import InputError
+
+
+def data():
+    # add: 4 prompts, 30/32 correct; gcd: 4 prompts, 4/32 correct; sort: 1 prompt, 0/8.
+    ids = [f"p{i}" for i in range(9)]
+    correct = [8, 8, 7, 7, 1, 1, 1, 1, 0]
+    stats = pa.table({"prompt_id": ids, "model": ["m"] * 9, "k": [8] * 9, "n_correct": correct})
+    skill_of = ["add"] * 4 + ["gcd"] * 4 + ["sort"]
+    links = pa.table({"prompt_id": ids, "skill_id": skill_of, "confidence": [1.0] * 9})
+    skills = pa.table({"skill_id": ["add", "gcd", "sort"], "name": ["addition", "gcd", "sorting"]})
+    return stats, links, skills
+
+
+def test_profile_marks_low_pass_rate_skills_missing():
+    stats, links, skills = data()
+    profile = {r["skill_id"]: r for r in missing_skill_profile(stats, links, skills, SkillProfileConfig()).to_pylist()}
+    assert profile["add"]["pass_rate"] == pytest.approx(30 / 32) and not profile["add"]["missing"]
+    assert profile["gcd"]["missing"] and profile["gcd"]["deficit"] == pytest.approx((0.5 - 4 / 32) / 0.5)
+    assert not profile["sort"]["missing"]  # one prompt < min_prompts
+    assert profile["gcd"]["n_failures"] == 28 and profile["gcd"]["ci_low"] < 0.125 < profile["gcd"]["ci_high"]
+
+
+def test_confidence_weights_pass_rate():
+    stats, links, skills = data()
+    links = links.set_column(2, "confidence", pa.array([1.0] * 4 + [0.1, 0.1, 1.0, 1.0] + [1.0]))
+    profile = missing_skill_profile(stats, links, skills, SkillProfileConfig(min_confidence=0.5))
+    gcd = [r for r in profile.to_pylist() if r["skill_id"] == "gcd"][0]
+    assert gcd["n_prompts"] == 2
+
+
+def test_stat_weights_and_selection_favour_missing_skills():
+    stats, links, skills = data()
+    cfg = SkillProfileConfig(boost=4.0)
+    profile = missing_skill_profile(stats, links, skills, cfg)
+    assert missing_skills(profile) == ["gcd"]
+    rows = pa.table({"prompt_id": stats.column("prompt_id")})
+    weights = stat_weights(rows, links, profile, cfg).column("weight").to_pylist()
+    assert weights[0] == 1.0 and weights[4] == pytest.approx(1 + 4 * 0.75)
+    hits = 0
+    for seed in range(50):
+        chosen, dropped = stat_select(rows, links, profile, cfg.model_copy(update={"seed": seed}), 2,
+                                      table_name="rl_prompts")
+        assert chosen.num_rows == 2 and dropped.num_rows == 7
+        hits += sum(p in {"p4", "p5", "p6", "p7"} for p in chosen.column("prompt_id").to_pylist())
+    assert hits > 0.6 * 100  # expected ~74%; uniform would give 4/9 = 44%
+    only, _ = stat_select(rows, links, profile, cfg.model_copy(update={"base_weight": 0.0}), 9, table_name="rl_prompts")
+    assert sorted(only.column("prompt_id").to_pylist()) == ["p4", "p5", "p6", "p7"]
+
+
+def test_weights_drive_mixing_priority():
+    stats, links, skills = data()
+    cfg = SkillProfileConfig(base_weight=0.0)
+    profile = missing_skill_profile(stats, links, skills, cfg)
+    prompts = pa.table({"prompt_id": stats.column("prompt_id"), "source": ["rg"] * 9, "task": ["t"] * 9})
+    rl = stat_weights(prompts.select(["prompt_id"]), links, profile, cfg)
+    kept, _ = fill_budget(rl, prompt_attributes(prompts), 4, MixConfig(), table_name="rl_prompts")
+    assert sorted(kept.column("prompt_id").to_pylist()) == ["p4", "p5", "p6", "p7"]
+
+
+def test_unused_skill_and_bad_input():
+    stats, links, skills = data()
+    extra = pa.concat_tables([skills, pa.table({"skill_id": ["new"], "name": ["untagged"]})])
+    row = missing_skill_profile(stats, links, extra, SkillProfileConfig()).to_pylist()[-1]
+    assert row["n_prompts"] == 0 and row["pass_rate"] is None and not row["missing"]
+    with pytest.raises(ValidationError):
+        SkillProfileConfig(missing_threshold=1.2)
+    stats, links, skills = data()
+    with pytest.raises(InputError, match="n_correct"):
+        missing_skill_profile(stats.drop_columns(["n_correct"]), links, skills, SkillProfileConfig())

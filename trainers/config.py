@@ -1,0 +1,138 @@
+"""Trainer configs: one pydantic model per trainer, read from YAML, then overridden by CLI flags.
+
+    cfg = load_config("sft", "configs/train_sft.yaml", {"max_steps": 20})
+"""
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from schemas.errors import ConfigError
+
+
+class LoraOptions(BaseModel):
+    """Low-rank adapters (needs the `lora` extra: peft); the saved checkpoint is merged."""
+
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(16, ge=1, le=1024, description="adapter rank")
+    alpha: int = Field(32, ge=1, description="scaling numerator (lora_alpha)")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
+    target_modules: list[str] | str = Field("all-linear", description="module names or 'all-linear'")
+
+
+class TrainConfig(BaseModel):
+    """Options every trainer shares: data, model, device, optimisation, evaluation, saving."""
+
+    model_config = ConfigDict(extra="forbid")
+    split: str | None = Field(None, description="lake split to train on (see `warmstart splits`)")
+    version: int | None = Field(None, ge=0, description="split version; latest when unset")
+    data: str | None = Field(None, description="exported Parquet/JSONL file or directory instead of a lake split")
+    eval_split: str | None = Field(None, description="lake split (same kind) to evaluate on")
+    eval_version: int | None = Field(None, ge=0, description="eval split version; latest when unset")
+    eval_interval: int = Field(0, ge=0, description="evaluate every N steps (0: only at the end)")
+    eval_max_examples: int = Field(64, ge=1, description="evaluate on at most this many rows")
+    model: str = Field("smollm2-135m-instruct", description="prepared model name or a directory")
+    out: str | None = Field(None, description="checkpoint directory; default checkpoints/<trainer>-<run_id>")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto picks cuda when available")
+    bf16: bool | None = Field(None, description="bf16 autocast; unset: on for CUDA with bf16 support")
+    learning_rate: float = Field(2e-5, gt=0, le=1, description="peak AdamW learning rate")
+    lr_schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="decay after warm-up")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up updates")
+    warmup_ratio: float = Field(0.0, ge=0, le=1, description="warm-up as a share of all updates (max of both)")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="floor of the decay, as a share of the peak")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay (matrices only)")
+    adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
+    max_grad_norm: float = Field(1.0, ge=0, description="clip the gradient norm (0: no clipping)")
+    batch_size: int = Field(8, ge=1, le=65536, description="rows per micro-batch")
+    grad_accum: int = Field(1, ge=1, le=4096, description="micro-batches per optimizer step")
+    max_length: int = Field(1024, ge=8, description="tokens per sequence; longer ones are truncated")
+    epochs: int = Field(1, ge=1, description="passes over the split (when max_steps is unset)")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
+    seed: int = Field(42, description="seed for data order, initialisation of adapters and sampling")
+    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
+    lora: LoraOptions | None = Field(None, description="train LoRA adapters instead of all weights")
+    save_interval: int = Field(0, ge=0, description="save a resumable checkpoint every N steps (0: only at the end)")
+    save_total_limit: int = Field(2, ge=1, description="keep this many intermediate checkpoints")
+    log_interval: int = Field(1, ge=1, description="record metrics every N steps")
+    resume: bool = Field(False, description="continue from the last checkpoint in `out`")
+    progress: bool = Field(True, description="show a progress bar")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.split and self.data:
+            raise ValueError("give either split or data, not both")
+        return self
+
+
+class SFTConfig(TrainConfig):
+    """Supervised fine-tuning on `sft` splits (messages)."""
+
+    packing: bool = Field(True, description="padding-free packing of each micro-batch into one row")
+    assistant_only_loss: bool = Field(True, description="loss on assistant tokens only")
+
+
+class DPOConfig(TrainConfig):
+    """Direct preference optimisation on `preference` splits (prompt, chosen, rejected)."""
+
+    learning_rate: float = Field(1e-6, gt=0, le=1, description="peak AdamW learning rate")
+    beta: float = Field(0.1, gt=0, description="strength of the implicit KL to the reference")
+    loss_type: Literal["sigmoid", "ipo"] = Field("sigmoid", description="DPO (sigmoid) or IPO loss")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="conservative-DPO label noise (sigmoid)")
+    packing: bool = Field(True, description="padding-free packing of chosen and rejected sequences")
+
+
+class GRPOConfig(TrainConfig):
+    """Group relative policy optimisation on `rl` splits (prompt, answer, verifier)."""
+
+    learning_rate: float = Field(1e-6, gt=0, le=1, description="peak AdamW learning rate")
+    batch_size: int = Field(4, ge=1, le=65536, description="prompts per micro-batch (each sampled G times)")
+    num_generations: int = Field(8, ge=2, le=1024, description="G: samples per prompt")
+    max_new_tokens: int = Field(256, ge=1, description="longest sampled completion")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature (also divides the trained logits)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling")
+    epsilon: float = Field(0.2, gt=0, lt=1, description="lower clip of the probability ratio")
+    epsilon_high: float | None = Field(None, gt=0, description="upper clip; unset: epsilon")
+    beta: float = Field(0.0, ge=0, description="KL to the reference model (0: no reference kept)")
+    loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = Field("dapo", description="token aggregation")
+    scale_rewards: Literal["group", "batch", "none"] = Field("group", description="advantage std scaling")
+    filter_zero_variance: bool = Field(True, description="drop groups whose samples all got the same reward")
+    length_penalty: float = Field(0.0, ge=0, description="weight of the shorter-is-better reward (Kimi k1.5)")
+    curriculum: bool = Field(True, description="order prompts by curriculum_stage when the split has it")
+    num_iterations: int = Field(1, ge=1, le=16, description="policy updates per batch of rollouts (μ)")
+    rollout_backend: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="auto: vLLM on CUDA when installed, else transformers generate")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="vLLM share of accelerator memory")
+
+
+CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "dpo": DPOConfig, "grpo": GRPOConfig}
+
+
+def load_config(trainer: str, path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
+    """The trainer's config from YAML `path` (optional) with `overrides` (unset values skipped)."""
+    if trainer not in CONFIGS:
+        raise ConfigError(f"unknown trainer '{trainer}'; trainers: {', '.join(CONFIGS)}")
+    values = _read_yaml(path) if path else {}
+    named = values.pop("trainer", trainer)
+    if named != trainer:
+        raise ConfigError(f"{path}: config is for trainer '{named}', not '{trainer}'")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return CONFIGS[trainer](**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path or 'options'}: {problems}") from None
+
+
+def _read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of options, got {type(values).__name__}")
+    return values

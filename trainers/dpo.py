@@ -1,0 +1,105 @@
+"""DPO recipe: reference log-probs computed once up front, then one policy forward per batch.
+
+No second model is kept in memory: before the first update the policy *is* the reference, so
+its log-probs of every chosen and rejected completion are stored and reused.
+"""
+
+import torch
+
+from schemas.errors import SplitError
+from trainers.collate import collate, completion_sequence, encode_preference
+from trainers.config import DPOConfig
+from trainers.logprobs import label_logps
+from trainers.loop import autocast
+from trainers.losses import dpo_loss, sequence_logps
+from trainers.sft import epoch_order
+
+
+def encode_pairs(rows: list[dict], tokenizer, cfg: DPOConfig) -> list[dict]:
+    """Tokenized pairs whose prompt leaves room for completion tokens within max_length."""
+    pairs = [encode_preference(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length=cfg.max_length)
+             for r in rows]
+    return [p for p in pairs if p["chosen_ids"] and p["rejected_ids"]]
+
+
+class DPORecipe:
+    """Sigmoid (DPO) or IPO loss on packed [chosen..., rejected...] batches."""
+
+    updates_per_step = 1
+
+    def __init__(self, rows: list[dict], tokenizer, cfg: DPOConfig, eval_rows: list[dict] | None = None):
+        self.cfg, self.pad_id = cfg, tokenizer.pad_token_id
+        self.pairs = encode_pairs(rows, tokenizer, cfg)
+        if not self.pairs:
+            raise SplitError(f"no preference pair fits max_length={cfg.max_length} with its completions")
+        self.eval_pairs = encode_pairs(eval_rows or [], tokenizer, cfg)[:cfg.eval_max_examples]
+        self.n_examples = len(self.pairs)
+
+    def order(self, epoch: int) -> list[int]:
+        return epoch_order(self.n_examples, self.cfg.seed, epoch)
+
+    def setup(self, model, device: torch.device, bf16: bool) -> None:
+        """Store the reference log-probs of every pair (train and eval) before any update."""
+        model.eval()
+        with torch.no_grad(), autocast(device, bf16):
+            for pairs in (self.pairs, self.eval_pairs):
+                for start in range(0, len(pairs), self.cfg.batch_size):
+                    group = pairs[start:start + self.cfg.batch_size]
+                    chosen, rejected, _ = self._side_logps(model, self._collate(group).to(device))
+                    for pair, c, r in zip(group, chosen.tolist(), rejected.tolist()):
+                        pair["ref_chosen"], pair["ref_rejected"] = c, r
+        model.train()
+
+    def _collate(self, pairs: list[dict]):
+        sides = [completion_sequence(p["prompt_ids"], p["chosen_ids"]) for p in pairs]
+        sides += [completion_sequence(p["prompt_ids"], p["rejected_ids"]) for p in pairs]
+        batch = collate(sides, packing=self.cfg.packing, pad_id=self.pad_id)
+        if "ref_chosen" in pairs[0]:
+            batch.extra["ref_chosen"] = torch.tensor([p["ref_chosen"] for p in pairs])
+            batch.extra["ref_rejected"] = torch.tensor([p["ref_rejected"] for p in pairs])
+        return batch
+
+    @staticmethod
+    def _side_logps(model, batch):
+        logps = label_logps(model, batch)
+        totals = sequence_logps(logps.values, logps.sequence_ids, batch.n_sequences)
+        lengths = torch.bincount(logps.sequence_ids, minlength=batch.n_sequences).to(totals.dtype)
+        half = batch.n_sequences // 2
+        return totals[:half], totals[half:], (lengths[:half], lengths[half:])
+
+    def prepare(self, model, micro_batches: list[list[int]]):
+        n_pairs = sum(len(m) for m in micro_batches)
+        batches = [self._collate([self.pairs[i] for i in indices]) for indices in micro_batches]
+        for b in batches:
+            b.extra["n_pairs_window"] = n_pairs
+        return [batches], {}
+
+    def _loss_terms(self, model, batch):
+        chosen, rejected, (chosen_len, rejected_len) = self._side_logps(model, batch)
+        losses, chosen_rewards, rejected_rewards = dpo_loss(
+            chosen, rejected, batch.extra["ref_chosen"], batch.extra["ref_rejected"], beta=self.cfg.beta,
+            loss_type=self.cfg.loss_type, chosen_lengths=chosen_len, rejected_lengths=rejected_len,
+            label_smoothing=self.cfg.label_smoothing)
+        metrics = {"rewards/chosen": chosen_rewards.mean(), "rewards/rejected": rejected_rewards.mean(),
+                   "rewards/margins": (chosen_rewards - rejected_rewards).mean(),
+                   "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean(),
+                   "logps/chosen": chosen.detach().mean(), "logps/rejected": rejected.detach().mean()}
+        return losses, {k: float(v) for k, v in metrics.items()}
+
+    def loss(self, model, batch):
+        losses, metrics = self._loss_terms(model, batch)
+        return losses.sum() / batch.extra["n_pairs_window"], metrics
+
+    def evaluate(self, model) -> dict[str, float]:
+        if not self.eval_pairs:
+            return {}
+        device = next(model.parameters()).device
+        sums, n = {}, 0
+        for start in range(0, len(self.eval_pairs), self.cfg.batch_size):
+            group = self.eval_pairs[start:start + self.cfg.batch_size]
+            losses, metrics = self._loss_terms(model, self._collate(group).to(device))
+            metrics["loss"] = float(losses.mean())
+            for name, value in metrics.items():
+                sums[name] = sums.get(name, 0.0) + value * len(group)
+            n += len(group)
+        return {f"eval/{name}": value / n for name, value in sums.items()}

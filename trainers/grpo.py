@@ -1,0 +1,132 @@
+"""GRPO recipe: sample G completions per prompt, reward them with the curation verifiers,
+normalise rewards within each group, and take clipped policy-gradient steps.
+
+Options from the papers: dynamic filtering of zero-variance groups (DAPO), a shorter-is-better
+length reward (Kimi k1.5 / fast-math), curriculum order by `curriculum_stage`, an optional KL
+to the reference (beta; a frozen copy is kept only when beta > 0).
+"""
+
+import copy
+from contextlib import nullcontext
+
+import torch
+
+from curation.verifiers import verify
+from schemas.errors import SplitError
+from trainers.collate import completion_sequence, collate, encode_prompt, per_sequence
+from trainers.config import GRPOConfig
+from trainers.logprobs import label_logps
+from trainers.loop import autocast
+from trainers.losses import group_advantages, grpo_loss, length_penalty, zero_variance_groups
+from trainers.sft import epoch_order
+
+
+class GRPORecipe:
+    """One step = rollouts for batch_size x grad_accum prompts, then `num_iterations` updates."""
+
+    def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, sampler, *,
+                 eval_rows: list[dict] | None = None, verify_fn=verify):
+        self.cfg, self.sampler, self.verify_fn, self.pad_id = cfg, sampler, verify_fn, tokenizer.pad_token_id
+        encoded = [(row, encode_prompt(tokenizer, row["prompt"])) for row in rows]
+        kept = [(row, ids) for row, ids in encoded if len(ids) < cfg.max_length]
+        if not kept:
+            raise SplitError(f"every prompt is longer than max_length={cfg.max_length} tokens")
+        self.rows, self.prompts = [r for r, _ in kept], [ids for _, ids in kept]
+        self.dropped = len(rows) - len(kept)
+        self.eval_rows = (eval_rows or [])[:cfg.eval_max_examples]
+        self.eval_prompts = [encode_prompt(tokenizer, r["prompt"]) for r in self.eval_rows]
+        self.n_examples, self.updates_per_step = len(self.rows), cfg.num_iterations
+        self.ref_model, self.device, self.bf16 = None, None, False
+
+    def order(self, epoch: int) -> list[int]:
+        """A seeded shuffle; with curriculum, stable-sorted by stage (random within a stage)."""
+        order = epoch_order(self.n_examples, self.cfg.seed, epoch)
+        stages = [row.get("curriculum_stage") for row in self.rows]
+        if self.cfg.curriculum and any(s is not None for s in stages):
+            last = max(s for s in stages if s is not None) + 1
+            order.sort(key=lambda i: last if stages[i] is None else stages[i])
+        return order
+
+    def setup(self, model, device: torch.device, bf16: bool) -> None:
+        """Keep a frozen reference only when the KL term is on (beta > 0)."""
+        self.device, self.bf16 = device, bf16
+        if self.cfg.beta > 0 and not hasattr(model, "disable_adapter"):
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def score(self, rows: list[dict], completions, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rewards (verdict scores) and correctness; `group` consecutive completions per row."""
+        rewards, correct = [], []
+        for index, completion in enumerate(completions):
+            row = rows[index // group]
+            verdict = self.verify_fn(row["verifier"], completion.text, row.get("answer"), row["metadata"],
+                                     question=row["prompt"])
+            rewards.append(float(verdict.score))
+            correct.append(bool(verdict.correct))
+        return torch.tensor(rewards), torch.tensor(correct)
+
+    def prepare(self, model, micro_batches: list[list[int]]):
+        cfg, g = self.cfg, self.cfg.num_generations
+        indices = [i for micro in micro_batches for i in micro]
+        completions = self.sampler.generate(model, [self.prompts[i] for i in indices], g)
+        rewards, correct = self.score([self.rows[i] for i in indices], completions, g)
+        lengths = torch.tensor([len(c.ids) for c in completions])
+        shaped = rewards + cfg.length_penalty * length_penalty(lengths, correct, g) if cfg.length_penalty else rewards
+        advantages = group_advantages(shaped, g, scale=cfg.scale_rewards)
+        flat = zero_variance_groups(shaped, g)
+        keep = ~flat if cfg.filter_zero_variance else torch.ones_like(flat)
+        metrics = {"reward": float(rewards.mean()), "pass_rate": float(correct.float().mean()),
+                   "completion_length": float(lengths.float().mean()),
+                   "truncated": sum(c.truncated for c in completions) / len(completions),
+                   "frac_reward_zero_std": float(flat.float().mean()), "groups_kept": float(keep.sum())}
+        samples = [(self.prompts[indices[k // g]], completions[k].ids, float(advantages[k]))
+                   for k in range(len(completions)) if keep[k // g]]
+        if not samples:
+            return [], metrics
+        batches = self._batches(model, samples)
+        return [batches] * cfg.num_iterations, metrics
+
+    def _batches(self, model, samples):
+        per_micro = self.cfg.batch_size * self.cfg.num_generations
+        chunks = [samples[i:i + per_micro] for i in range(0, len(samples), per_micro)]
+        num_items = sum(len(ids) for _, ids, _ in samples)
+        batches = []
+        for chunk in chunks:
+            batch = collate([completion_sequence(p, c) for p, c, _ in chunk], packing=True, pad_id=self.pad_id)
+            batch.extra.update(advantages=torch.tensor([a for _, _, a in chunk]), num_items=num_items,
+                               scale=1.0 / len(chunks))
+            if self.cfg.num_iterations > 1:  # later updates are off-policy: keep the sampling-time log-probs
+                batch.extra["old_logps"] = self._frozen_logps(model, batch)
+            if self.cfg.beta > 0:
+                batch.extra["ref_logps"] = self._frozen_logps(
+                    model if self.ref_model is None else self.ref_model, batch, reference=True)
+            batches.append(batch)
+        return batches
+
+    def _frozen_logps(self, model, batch, *, reference: bool = False) -> torch.Tensor:
+        adapters_off = model.disable_adapter() if reference and hasattr(model, "disable_adapter") else nullcontext()
+        with torch.no_grad(), adapters_off, autocast(self.device, self.bf16):
+            moved = batch.to(self.device)
+            logps = label_logps(model, moved, temperature=self.cfg.temperature)
+            padded, _ = per_sequence(logps.values, logps.sequence_ids, batch.n_sequences)
+        return padded.cpu()
+
+    def loss(self, model, batch):
+        cfg = self.cfg
+        logps = label_logps(model, batch, temperature=cfg.temperature)
+        padded, mask = per_sequence(logps.values, logps.sequence_ids, batch.n_sequences)
+        loss, stats = grpo_loss(
+            padded, batch.extra.get("old_logps"), batch.extra["advantages"], mask,
+            epsilon_low=cfg.epsilon, epsilon_high=cfg.epsilon_high or cfg.epsilon, beta=cfg.beta,
+            ref_logps=batch.extra.get("ref_logps"), loss_type=cfg.loss_type, num_items=batch.extra["num_items"],
+            max_completion_length=cfg.max_new_tokens)
+        if cfg.loss_type != "dapo":
+            loss = loss * batch.extra["scale"]  # per-batch means: average over the window's micro-batches
+        return loss, {k: float(v) for k, v in stats.items()}
+
+    def evaluate(self, model) -> dict[str, float]:
+        """Greedy pass rate and mean reward on the eval prompts."""
+        if not self.eval_rows:
+            return {}
+        completions = self.sampler.generate(model, self.eval_prompts, 1, greedy=True)
+        rewards, correct = self.score(self.eval_rows, completions, 1)
+        return {"eval/reward": float(rewards.mean()), "eval/pass_rate": float(correct.float().mean())}
