@@ -190,7 +190,7 @@ def fill_budget(rows: pa.Table, attrs: pa.Table, budget: float | None, cfg: MixC
         for g in groups:
             used[g] = used.get(g, 0.0) + costs[i]
         keep.append(i)
-    kept = rows.take(sorted(keep))
+    kept = rows.take(pa.array(sorted(keep), pa.int64()))
     return kept, drop_log(dropped, table_name, "mix")
 
 

@@ -12,7 +12,7 @@ from curation.extract import extract_answer
 from curation.generate import output_schema
 from schemas.errors import ConfigError, InputError
 
-VERIFIERS = ("reasoning_gym", "math", "exact", "regex")
+VERIFIERS = ("reasoning_gym", "math", "exact", "regex", "composite")
 
 
 @dataclass
@@ -98,7 +98,15 @@ def _regex(extracted, answer, metadata, question):
     return float(re.fullmatch(pattern, extracted.strip()) is not None), ""
 
 
-_CHECKS = {"reasoning_gym": _reasoning_gym, "math": _math, "exact": _exact, "regex": _regex}
+def _composite(extracted, answer, metadata, question):
+    """Skill-pair prompts: every part checked by its own verifier (curation/skill_synthesis.py)."""
+    from curation.skill_synthesis import composite_check  # lazy: skill_synthesis imports this module
+
+    return composite_check(extracted, metadata)
+
+
+_CHECKS = {"reasoning_gym": _reasoning_gym, "math": _math, "exact": _exact, "regex": _regex,
+           "composite": _composite}
 
 
 def verdicts_table(generations: pa.Table, prompts: pa.Table) -> pa.Table:

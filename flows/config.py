@@ -6,7 +6,20 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curation.adaptive import AdaptiveConfig
 from curation.backends.base import Sampling
+from curation.curriculum import CurriculumConfig
+from curation.decontam import DecontamConfig
+from curation.dedup import ExactDedupConfig, NearDupConfig
+from curation.filters import QualityConfig
+from curation.mixing import MixConfig
+from curation.skill_profile import SkillProfileConfig
+from curation.skill_synthesis import SkillSynthesisConfig
+from curation.skill_tagging import TaggingConfig
+from curation.skills import SkillInventoryConfig
+from curation.step_pairs import JudgeConfig, StepPairConfig
+from curation.temperature import TemperatureConfig
+from curation.traces import TraceFilterConfig, TraceTagConfig
 from curation.difficulty import DifficultyConfig, RLFilterConfig
 from curation.generate import PromptFormat
 from curation.preference import PreferenceConfig
@@ -76,6 +89,27 @@ class SplitNames(_Strict):
     rl: str = "rl"
 
 
+class DedupStage(_Strict):
+    """Exact and near-duplicate removal; null turns a kind off."""
+
+    exact: ExactDedupConfig | None = Field(default_factory=ExactDedupConfig)
+    near: NearDupConfig | None = Field(default_factory=NearDupConfig)
+    responses: bool = Field(True, description="also drop repeated responses to the same prompt")
+
+
+class SkillsStage(_Strict):
+    """Skill inventory, tagging, Missing-Skill-Profile (STAT) and skill-pair synthesis."""
+
+    inventory: SkillInventoryConfig = Field(default_factory=SkillInventoryConfig)
+    propose: bool = Field(False, description="ask the model to propose skills for the inventory")
+    merge: bool = Field(False, description="merge near-identical skill names with MiniLM embeddings")
+    tagging: Literal["none", "embedding", "model"] = Field(
+        "none", description="tag prompts beyond task metadata: by MiniLM nearest skill or by the model")
+    tag: TaggingConfig = Field(default_factory=TaggingConfig)
+    profile: SkillProfileConfig = Field(default_factory=SkillProfileConfig)
+    synthesis: SkillSynthesisConfig | None = Field(None, description="skill-pair prompts; null = off")
+
+
 class CurateConfig(_Strict):
     """Everything `warmstart run` needs; see configs/demo.yaml for a commented example."""
 
@@ -92,6 +126,18 @@ class CurateConfig(_Strict):
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
     splits: SplitNames = Field(default_factory=SplitNames)
     shard_size: int = Field(256, ge=1, description="prompts per generation task")
+    quality: QualityConfig | None = Field(default_factory=QualityConfig)
+    dedup: DedupStage = Field(default_factory=DedupStage)
+    decontam: DecontamConfig | None = Field(default_factory=DecontamConfig)
+    traces: TraceTagConfig = Field(default_factory=TraceTagConfig)
+    trace_filter: TraceFilterConfig | None = None
+    temperature: TemperatureConfig = Field(default_factory=TemperatureConfig)
+    adaptive: AdaptiveConfig | None = Field(None, description="sample k in rounds; null = fixed k")
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    skills: SkillsStage = Field(default_factory=SkillsStage)
+    step_pairs: StepPairConfig | None = None
+    judge: JudgeConfig | None = None
+    mix: MixConfig = Field(default_factory=MixConfig)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> CurateConfig:

@@ -179,7 +179,7 @@ def localize(prompts: pa.Table, group: list[Shard]) -> tuple[pa.Table, list[Shar
 def generate_on_worker(spec: EngineSpec, prompts: pa.Table, shards: list[Shard], cfg,
                        sampling, stage) -> pa.Table:
     """One data-parallel worker: load the engine once, sample and stage each of its shards."""
-    from flows.curate import generate_shard
+    from flows.generation import generate_shard
 
     backend = spec.load()
     try:

@@ -17,6 +17,8 @@ class RunSummary:
     buckets: list[str] = field(default_factory=list)
     splits: dict[str, tuple[int, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    generated_now: int = 0
+    temperature_probe: list[dict] | None = None
 
     def stage(self, name: str, version: int, **counts) -> None:
         """Record a committed stage: its snapshot version and row counts."""
@@ -26,6 +28,13 @@ class RunSummary:
     def counts(self) -> dict:
         """All row counts by name, for the runs table."""
         return {k: v for _, _, counts in self.stages for k, v in counts.items()}
+
+    def details(self) -> dict:
+        """What the runs table records about this run: counts, and the temperature choice if any."""
+        detail = {"counts": self.counts}
+        if self.temperature_probe:
+            detail["temperature_probe"] = self.temperature_probe
+        return detail
 
     def tables(self) -> list[Table]:
         """Rich tables: stages, difficulty histogram, splits."""

@@ -24,19 +24,26 @@ class Split:
 
 
 def register_split(lake: Lake, name: str, kind: str, row_ids: list[str], *, run_id: str,
-                   filter: str = "") -> int:
-    """Record split `name` over the current snapshot's rows; returns the split's version.
+                   filter: str = "", version: int | None = None) -> int:
+    """Record split `name` over rows committed at snapshot `version` (default: the latest)."""
+    return register_splits(lake, {name: (kind, row_ids)}, run_id=run_id, filter=filter, version=version)
+
+
+def register_splits(lake: Lake, entries: dict[str, tuple[str, list[str]]], *, run_id: str,
+                    filter: str = "", version: int | None = None) -> int:
+    """Record several splits {name: (kind, row ids)} in one commit; returns their version.
 
     Call after the rows are committed: the version is the snapshot that holds them.
     """
-    if kind not in SPLIT_KINDS:
-        raise SplitError(f"unknown split kind '{kind}'; kinds: {', '.join(SPLIT_KINDS)}")
-    version = lake.latest_version()
+    for kind, _ in entries.values():
+        if kind not in SPLIT_KINDS:
+            raise SplitError(f"unknown split kind '{kind}'; kinds: {', '.join(SPLIT_KINDS)}")
+    version = lake.latest_version() if version is None else version
+    now = datetime.now(timezone.utc)
     lake.commit({"splits": [{
         "split_name": name, "version": version, "kind": kind, "table_name": SPLIT_KINDS[kind],
-        "row_ids": list(row_ids), "n_rows": len(row_ids), "filter": filter, "run_id": run_id,
-        "created_at": datetime.now(timezone.utc),
-    }]}, run_id=run_id)
+        "row_ids": list(ids), "n_rows": len(ids), "filter": filter, "run_id": run_id, "created_at": now,
+    } for name, (kind, ids) in entries.items()]}, run_id=run_id)
     return version
 
 

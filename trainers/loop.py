@@ -126,6 +126,7 @@ def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: to
             metrics["loss"] = sum(losses) / len(losses)
         seconds = time.perf_counter() - tic
         tokens += step_tokens
+        metrics["tokens"] = float(step_tokens)
         metrics["tokens_per_s"] = step_tokens / seconds if seconds > 0 else 0.0
         last = metrics
         done = step + 1

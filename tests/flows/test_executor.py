@@ -143,7 +143,7 @@ def test_shards_run_on_ray_workers_and_match_local_generation(ray_head, tiny_mod
 
     from curation import generate
     from flows.config import validate
-    from flows.curate import pending_work
+    from flows.generation import pending_work
     from flows.executor import engine_spec, generate_parallel
     from flows.staging import GenerationStage
 

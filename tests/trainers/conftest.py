@@ -1,8 +1,22 @@
 """Trainer test fixtures: tiny random Llama models on disk, a 16-token tokenizer."""
 
-import pytest
+import sys
+from pathlib import Path
 
-from tiny_models import save_model, tiny_llama
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # test modules import tiny_models (any --import-mode)
+from tiny_models import save_model, tiny_llama  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and shared CPUs do not oversubscribe)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,28 @@
+"""`warmstart server`: a local Prefect server (UI, API, scheduler) for schedules and deployments."""
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("server", help="start a local Prefect server (UI + API, analytics off)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
+    parser.add_argument("--port", type=int, default=4200, help="port of the UI and API (default 4200)")
+    parser.add_argument("--home", help="folder of the server's database (default: $PREFECT_HOME, ~/.prefect)")
+    parser.add_argument("--log", help="write the server's own log to this file")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    from flows.server import start_server
+
+    log = open(args.log, "ab") if args.log else None
+    server = start_server(args.host, args.port, home=args.home, log=log)
+    print(f"Prefect server running: UI {server.ui}  API {server.api}  (Ctrl-C stops it)", flush=True)
+    print(f"in another shell: export PREFECT_API_URL={server.api}; warmstart schedule --serve", flush=True)
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if log:
+            log.close()
+    return 0

@@ -1,0 +1,109 @@
+"""`warmstart train`: records the run with its lineage and metrics; bad input writes nothing."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from flows.cli import main
+from schemas.splits import register_split
+from tiny_models import add_split, digit_preference_rows, digit_sft_rows
+
+
+@pytest.fixture
+def splits(lake):
+    add_split(lake, "sft", "sft", digit_sft_rows(4))
+    add_split(lake, "preference", "preference", digit_preference_rows(4))
+    return lake
+
+
+def train_cli(trainer, lake, model_dir, out, *extra):
+    return main(["train", trainer, "--lake", str(lake.location), "--model", str(model_dir), "--out", str(out),
+                 "--no-progress", *extra])
+
+
+def test_train_records_the_run_lineage_and_metrics(splits, digit_model_dir, tmp_path, capsys):
+    version = splits.latest_version()
+    code = train_cli("sft", splits, digit_model_dir, tmp_path / "out", "--split", "sft", "--max-steps", "3",
+                     "--lr", "1e-3", "--set", "warmup_steps=1", "--parent", "loop0")
+    assert code == 0, capsys.readouterr().err
+    run = splits.query("SELECT * FROM runs WHERE kind = 'train'").to_pylist()
+    assert len(run) == 1 and run[0]["status"] == "completed" and run[0]["parent_run_id"] == "loop0"
+    config = json.loads(run[0]["config"])
+    assert config["split"] == "sft" and config["split_version"] <= version and config["lake_snapshot"] is not None
+    assert config["config"]["learning_rate"] == 1e-3 and config["config"]["warmup_steps"] == 1
+    metrics = splits.query(f"SELECT step, metric FROM train_metrics WHERE run_id = '{run[0]['run_id']}'")
+    assert {"loss", "tokens_per_s", "lr", "grad_norm"} <= set(metrics.column("metric").to_pylist())
+    assert max(metrics.column("step").to_pylist()) == 3
+    assert (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_failed_training_is_recorded_as_failed(splits, tmp_path, capsys, monkeypatch, digit_model_dir):
+    import trainers.loop
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(trainers.loop, "_accumulate", broken)
+    code = train_cli("dpo", splits, digit_model_dir, tmp_path / "out", "--split", "preference", "--max-steps", "2")
+    assert code == 1 and "training failed: RuntimeError: out of memory" in capsys.readouterr().err
+    run = splits.query("SELECT status, detail FROM runs WHERE kind = 'train'").to_pylist()
+    assert run == [{"status": "failed", "detail": "RuntimeError: out of memory"}]
+
+
+def write_parquet(path, rows):
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+BAD_INPUT = [
+    ("unknown split", ["sft", "--split", "nope"], 5, "unknown split 'nope'"),
+    ("unknown version", ["sft", "--split", "sft", "--version", "999"], 5, "has no version 999"),
+    ("wrong kind", ["dpo", "--split", "sft"], 5, "needs a 'preference' split"),
+    ("empty split", ["sft", "--split", "empty"], 5, "is empty"),
+    ("missing columns", ["dpo", "--data", "{tmp}/pairs.parquet"], 3, "missing column(s) rejected"),
+    ("no assistant", ["sft", "--data", "{tmp}/chats.parquet"], 3, "no assistant message"),
+    ("missing model", ["sft", "--split", "sft", "--model", "{tmp}/no-such-model"], 6, "unknown model"),
+    ("bad option", ["sft", "--split", "sft", "--set", "learning_rate=-1"], 2, "learning_rate"),
+    ("resume without checkpoint", ["sft", "--split", "sft", "--resume"], 2, "no checkpoint"),
+]
+
+
+@pytest.mark.parametrize("name,args,exit_code,message", BAD_INPUT, ids=[b[0] for b in BAD_INPUT])
+def test_bad_input_is_one_clear_line_and_writes_nothing(name, args, exit_code, message, splits, digit_model_dir,
+                                                        tmp_path, capsys):
+    register_split(splits, "empty", "sft", [], run_id="t")
+    write_parquet(tmp_path / "pairs.parquet", [{"prompt": "say 1", "chosen": "1"}])
+    write_parquet(tmp_path / "chats.parquet", [{"messages": [{"role": "user", "content": "say 1"}]}])
+    before = splits.latest_version()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    argv = ["train", args[0], "--lake", str(splits.location), "--no-progress", "--out", str(tmp_path / "out")]
+    if "--model" not in args:
+        argv += ["--model", str(digit_model_dir)]
+    code = main(argv + args[1:])
+    err = capsys.readouterr().err
+    assert code == exit_code, err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert splits.latest_version() == before
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_device_error(splits, digit_model_dir, tmp_path, capsys):
+    before = splits.latest_version()
+    assert train_cli("sft", splits, digit_model_dir, tmp_path / "out", "--split", "sft", "--device", "cuda") == 7
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert splits.latest_version() == before
+
+
+def test_every_trainer_command_has_help():
+    from flows.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    train = sub.choices["train"]
+    trainers = next(a for a in train._actions if a.dest == "trainer")
+    assert set(trainers.choices) == {"sft", "dpo", "grpo"}
+    for parser in trainers.choices.values():
+        assert "--split" in parser.format_help() and parser.description
