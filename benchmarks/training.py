@@ -2,9 +2,12 @@
 
 Same model (the bundled SmolLM2-135M), same data (short warm-up conversations of varied length),
 same hyper-parameters (batch, lr, schedule, max_length, steps, fp32 on CPU / bf16 on CUDA, loss on
-every token for SFT since TRL cannot mask assistant turns with this chat template). Each job runs
-in its own process so peak memory is its own. The first step (allocation, warm-up) is not timed;
-warmstart's DPO is charged its up-front reference pass. Prints one JSON line.
+every token for SFT since TRL cannot mask assistant turns with this chat template). TRL runs with
+its defaults (padded batches; DPO with a reference model forward each step). A third SFT job runs
+warmstart with packing off, to show how much of the gain is packing. Each job runs in its own
+process so peak memory is its own (CPU peak RSS is noisy by a few hundred MB). The first step
+(allocation, warm-up) is not timed; warmstart's DPO is charged its up-front reference pass.
+Prints one JSON line.
 
 Usage: python benchmarks/training.py [--steps 6] [--batch-size 8] [--device auto] [--threads N]
 """
@@ -30,12 +33,13 @@ FILLER = ["First, read the numbers carefully.", "Then line up the digits.", "Car
 
 
 def warmup_rows(n: int, seed: int) -> list[dict]:
-    """Short arithmetic conversations whose reasoning length varies from one line to eight."""
+    """Short arithmetic conversations whose reasoning runs from nothing to twenty sentences
+    (about 65 to 250 tokens with the chat template), as warm-up SFT data does."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         a, b = rng.randint(10, 999), rng.randint(10, 999)
-        steps = " ".join(rng.sample(FILLER, rng.randint(0, len(FILLER))))
+        steps = " ".join(rng.choices(FILLER, k=rng.randint(0, 20)))
         wrong = a + b + rng.choice([-10, -1, 1, 10])
         rows.append({"messages": [{"role": "user", "content": f"What is {a} + {b}?"},
                                   {"role": "assistant", "content": f"{steps} {a} + {b} = {a + b}. Answer: {a + b}"}],
@@ -60,20 +64,20 @@ def memory_report(device: str, baseline_mb: float) -> dict:
     return {"peak_mem_mb": peak, "train_mem_mb": peak - baseline_mb}
 
 
-def run_warmstart(trainer: str, args, data: Path) -> dict:
+def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
     from trainers.config import load_config
     from trainers.loop import train_loop
-    from trainers.run import load_model, make_recipe, prepare_run, seed_everything
+    from trainers.run import load_model, prepare_run, seed_everything
 
     cfg = load_config(trainer, None, {
         "data": str(data / f"{trainer}.jsonl"), "model": args.model, "out": tempfile.mkdtemp(), "max_steps": args.steps,
         "batch_size": args.batch_size, "learning_rate": 1e-5, "lr_schedule": "cosine", "max_length": args.max_length,
         "device": args.device, "bf16": args.device == "cuda", "seed": 0, "progress": False,
-        **({"assistant_only_loss": False} if trainer == "sft" else {"beta": 0.1})})
+        "packing": packing, **({"assistant_only_loss": False} if trainer == "sft" else {"beta": 0.1})})
     prepared = prepare_run(trainer, cfg, run_id="bench")
     seed_everything(0)
     model = load_model(prepared.model_path, cfg, prepared.device, prepared.bf16)
-    recipe = make_recipe(prepared)
+    recipe = prepared.recipe
     baseline = rss_mb()
     tic = time.perf_counter()
     if hasattr(recipe, "setup"):
@@ -163,9 +167,11 @@ def main() -> None:
             import torch
 
             torch.set_num_threads(args.threads)  # on a shared CPU, one thread per job avoids oversubscription
-        framework, trainer = args.job.split("-")
-        runner = run_warmstart if framework == "warmstart" else run_trl
-        print(json.dumps(runner(trainer, args, args.data)))
+        framework, trainer, *variant = args.job.split("-")
+        if framework == "warmstart":
+            print(json.dumps(run_warmstart(trainer, args, args.data, packing=variant != ["padded"])))
+        else:
+            print(json.dumps(run_trl(trainer, args, args.data)))
         return
     work = Path(tempfile.mkdtemp())
     rows = warmup_rows(args.steps * args.batch_size, seed=0)
@@ -174,15 +180,15 @@ def main() -> None:
         lines = (json.dumps({c: r[c] for c in columns}) for r in rows)
         (work / f"{trainer}.jsonl").write_text("\n".join(lines))
     results = {}
-    for trainer in ("sft", "dpo"):
-        for framework in ("warmstart", "trl"):
-            print(f"running {framework} {trainer} ...", file=sys.stderr)
-            results[f"{trainer}_{framework}"] = job(f"{framework}-{trainer}", args)
+    for name in ("warmstart-sft", "trl-sft", "warmstart-sft-padded", "warmstart-dpo", "trl-dpo"):
+        print(f"running {name} ...", file=sys.stderr)
+        results[name] = job(name, args)
+    lengths = sft_lengths(rows, args.model)
     out = {"benchmark": "training", "model": args.model, "device": args.device, "threads": args.threads or None,
-           "steps": args.steps,
-           "batch_size": args.batch_size, "examples": len(rows)}
+           "steps": args.steps, "batch_size": args.batch_size, "examples": len(rows),
+           "sft_tokens_min_mean_max": [min(lengths), round(sum(lengths) / len(lengths)), max(lengths)]}
     for trainer in ("sft", "dpo"):
-        ours, theirs = results[f"{trainer}_warmstart"], results[f"{trainer}_trl"]
+        ours, theirs = results[f"warmstart-{trainer}"], results[f"trl-{trainer}"]
         out[f"{trainer}_warmstart_tokens_per_s"] = round(ours["tokens_per_s"], 1)
         out[f"{trainer}_trl_tokens_per_s"] = round(theirs["tokens_per_s"], 1)
         out[f"{trainer}_speedup"] = round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3)
@@ -190,7 +196,21 @@ def main() -> None:
             if key in ours:
                 out[f"{trainer}_warmstart_{key}"] = round(ours[key])
                 out[f"{trainer}_trl_{key}"] = round(theirs[key])
+    # attribution: the same trainer with packing off (padded batches, like TRL's default)
+    padded = results["warmstart-sft-padded"]["tokens_per_s"]
+    out["sft_warmstart_padded_tokens_per_s"] = round(padded, 1)
+    out["sft_packing_gain"] = round(results["warmstart-sft"]["tokens_per_s"] / padded, 3)
     print(json.dumps(out))
+
+
+def sft_lengths(rows: list[dict], model: str) -> list[int]:
+    """Chat-templated token counts of the SFT rows (the spread that padding wastes)."""
+    from curation.models import resolve_model
+    from trainers.collate import encode_chat
+    from trainers.run import load_tokenizer
+
+    tokenizer = load_tokenizer(resolve_model(model))
+    return [len(encode_chat(tokenizer, r["messages"], max_length=4096).input_ids) for r in rows]
 
 
 if __name__ == "__main__":

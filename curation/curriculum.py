@@ -14,13 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation.mixing import drop_log, stable_uniform, weighted_order
 from schemas.errors import ConfigError, InputError
-from schemas.tables import TableSpec, register
+from schemas.tables import TABLES
 
-S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
-SCHEDULE = TableSpec("curriculum_schedule", pa.schema([
-    ("stage", I), ("prompt_id", S), ("home_stage", I), ("retrospective", B), ("pass_rate", F),
-    ("run_id", S)]), ("stage", "prompt_id"))
-register(SCHEDULE)
+SCHEDULE = TABLES["curriculum_schedule"]
 
 
 class CurriculumConfig(BaseModel):
@@ -116,7 +112,7 @@ def assign_curriculum(rl_prompts: pa.Table, prompt_stats: pa.Table,
     buckets = [stats.get(pid, {}).get("difficulty_bucket") for pid in ids]
     stages = home_stages(ids, pass_rates, buckets, cfg) if cfg.enabled else [1] * len(ids)
     keep, dropped = _apply_caps(ids, stages, cfg)
-    staged = rl_prompts.take(keep)
+    staged = rl_prompts.take(pa.array(keep, pa.int64()))
     staged = staged.drop_columns(["curriculum_stage"]) if "curriculum_stage" in staged.column_names else staged
     staged = staged.append_column("curriculum_stage", pa.array([stages[i] for i in keep], pa.int64()))
     schedule = retrospective_schedule([ids[i] for i in keep], [stages[i] for i in keep],

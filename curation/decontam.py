@@ -18,21 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curation import text_stats
 from curation.filters import drop_log_table, require_columns
-from schemas.tables import TableSpec, register
+from schemas.tables import step_schema
 
-HITS_SCHEMA = pa.schema([("benchmark", pa.string()), ("n_eval_items", pa.int64()),
-                         ("n_template_ngrams", pa.int64()), ("n_prompts_checked", pa.int64()),
-                         ("n_prompts_hit", pa.int64()), ("n_exact", pa.int64()),
-                         ("n_eval_items_hit", pa.int64()), ("dropped", pa.bool_())])
-MATCHES_SCHEMA = pa.schema([("record_id", pa.string()), ("benchmark", pa.string()),
-                            ("eval_index", pa.int64()), ("kind", pa.string()), ("coverage", pa.float64())])
-_RUN_ID = pa.field("run_id", pa.string())
-# Lake tables (run_id filled by the lake): hits per benchmark per run, and every match.
-DECONTAM_HITS_SPEC = TableSpec("decontam_hits", pa.schema(list(HITS_SCHEMA) + [_RUN_ID]), ("run_id", "benchmark"))
-DECONTAM_MATCHES_SPEC = TableSpec("decontam_matches", pa.schema(list(MATCHES_SCHEMA) + [_RUN_ID]),
-                                  ("record_id", "benchmark", "eval_index"))
-register(DECONTAM_HITS_SPEC)
-register(DECONTAM_MATCHES_SPEC)
+# Hits per benchmark per run, and every match (run_id is stamped by the lake).
+HITS_SCHEMA = step_schema("decontam_hits")
+MATCHES_SCHEMA = step_schema("decontam_matches")
 
 
 class DecontamResult(NamedTuple):

@@ -22,15 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation import minhash, text_stats
 from curation.filters import drop_log_table, require_columns
-from schemas.tables import TableSpec, register
+from schemas.tables import TABLES, step_schema
 
-CLUSTERS_SCHEMA = pa.schema([("record_id", pa.string()), ("table_name", pa.string()),
-                             ("step", pa.string()), ("cluster_id", pa.string()),
-                             ("similarity", pa.float64())])
-# The lake table for cluster membership; run_id is filled by the lake.
-DEDUP_CLUSTERS_SPEC = TableSpec("dedup_clusters", pa.schema(list(CLUSTERS_SCHEMA) + [("run_id", pa.string())]),
-                                ("record_id", "table_name", "step"))
-register(DEDUP_CLUSTERS_SPEC)
+CLUSTERS_SCHEMA = step_schema("dedup_clusters")
+DEDUP_CLUSTERS_SPEC = TABLES["dedup_clusters"]
 
 # Estimates this close to the threshold are re-checked exactly: 4 standard deviations of a
 # 128-slot estimate at J = 0.8, so farther estimates are almost never on the wrong side.

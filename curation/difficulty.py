@@ -112,4 +112,4 @@ def rl_filter(stats: pa.Table, cfg: RLFilterConfig) -> tuple[pa.Table, pa.Table]
         for name, value in (("record_id", stats["prompt_id"][row].as_py()), ("table_name", "prompt_stats"),
                             ("step", "rl_filter"), ("reason", reason)):
             log[name].append(value)
-    return stats.take(keep), pa.Table.from_pydict(log, schema=output_schema("filter_log"))
+    return stats.take(pa.array(keep, pa.int64())), pa.Table.from_pydict(log, schema=output_schema("filter_log"))

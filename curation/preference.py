@@ -30,7 +30,8 @@ def preference_pairs(prompts: pa.Table, generations: pa.Table, verdicts: pa.Tabl
         prompt_id = prompt["prompt_id"]
         chosen = _distinct([s for s in samples.get(prompt_id, []) if s["correct"]
                             and not (cfg.chosen_require_stop and s["finish_reason"] == "length")])
-        rejected = _distinct([s for s in samples.get(prompt_id, []) if not s["correct"]])
+        # An empty response teaches nothing to contrast against (and trainers refuse it).
+        rejected = _distinct([s for s in samples.get(prompt_id, []) if not s["correct"] and s["response"].strip()])
         if not chosen or not rejected:
             continue
         rng = random.Random(content_id(cfg.seed, prompt_id))  # per prompt: stable when others change

@@ -12,14 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from curation.difficulty import wilson_interval
 from curation.mixing import drop_log, weighted_order
 from schemas.errors import InputError
-from schemas.tables import ROW_ID, TableSpec, register
+from schemas.tables import ROW_ID, TABLES
 
-S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
-PROFILE = TableSpec("skill_profile", pa.schema([
-    ("skill_id", S), ("name", S), ("model", S), ("n_prompts", I), ("n_samples", I), ("n_failures", I),
-    ("pass_rate", F), ("ci_low", F), ("ci_high", F), ("deficit", F), ("missing", B), ("run_id", S)]),
-    ("skill_id", "model"))
-register(PROFILE)
+PROFILE = TABLES["skill_profile"]
 
 
 class SkillProfileConfig(BaseModel):
@@ -116,7 +111,7 @@ def stat_select(rows: pa.Table, prompt_skills: pa.Table, profile: pa.Table, cfg:
     chosen_set = set(chosen)
     dropped = [(ids[i], "stat-sel: not drawn" if weights[i] > 0 else "stat-sel: no missing skill")
                for i in range(len(ids)) if i not in chosen_set]
-    return weighted.take(chosen), drop_log(dropped, table_name, "stat_select")
+    return weighted.take(pa.array(chosen, pa.int64())), drop_log(dropped, table_name, "stat_select")
 
 
 def missing_skills(profile: pa.Table) -> list[str]:

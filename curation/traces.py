@@ -16,14 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curation import text_stats
 from curation.filters import Filtered, apply_checks, require_columns
-from schemas.tables import TableSpec, register
+from schemas.tables import TABLES, step_schema
 
-TRACE_TAGS_SCHEMA = pa.schema([("generation_id", pa.string()), ("n_chars", pa.int64()),
-                               ("n_tokens", pa.int64()), ("backtracks", pa.int64()),
-                               ("self_checks", pa.int64()), ("restarts", pa.int64())])
-TRACE_TAGS_SPEC = TableSpec("trace_tags", pa.schema(list(TRACE_TAGS_SCHEMA) + [("run_id", pa.string())]),
-                            ("generation_id",))
-register(TRACE_TAGS_SPEC)
+TRACE_TAGS_SCHEMA = step_schema("trace_tags")
+TRACE_TAGS_SPEC = TABLES["trace_tags"]
 
 BACKTRACK_MARKERS = [
     r"\bwait\b", r"\bhmm+\b", r"\bactually,", r"let me re-?(check|consider|examine|think|evaluate)",

@@ -20,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"flows.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"flows.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"flows.commands.{name}").register(sub)
     for command in sub.choices.values():
         # --debug also after the command; SUPPRESS keeps the top-level value when absent.
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -38,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse, dispatch, and turn warmstart errors into one clear line and an exit code."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # progress bars, not engine chatter
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

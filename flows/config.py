@@ -24,6 +24,7 @@ from curation.difficulty import DifficultyConfig, RLFilterConfig
 from curation.generate import PromptFormat
 from curation.preference import PreferenceConfig
 from curation.splits import SFTConfig
+from flows.executor import ExecutorConfig
 from schemas.errors import ConfigError
 
 VerifierName = Literal["reasoning_gym", "math", "exact", "regex"]
@@ -117,6 +118,8 @@ class CurateConfig(_Strict):
     model: str = "smollm2-135m-instruct"
     backend: Literal["vllm", "transformers", "openai"] = "vllm"
     backend_options: dict[str, Any] = Field(default_factory=dict)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig,
+                                     description="where generation shards run: local, or a Ray cluster")
     sources: list[Source] = Field(min_length=1)
     prompt_format: PromptFormat = Field(default_factory=PromptFormat)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -126,6 +129,8 @@ class CurateConfig(_Strict):
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
     splits: SplitNames = Field(default_factory=SplitNames)
     shard_size: int = Field(256, ge=1, description="prompts per generation task")
+    data_roots: list[Path] | None = Field(
+        None, description="file sources must lie under one of these folders; null = anywhere")
     quality: QualityConfig | None = Field(default_factory=QualityConfig)
     dedup: DedupStage = Field(default_factory=DedupStage)
     decontam: DecontamConfig | None = Field(default_factory=DecontamConfig)
@@ -140,8 +145,8 @@ class CurateConfig(_Strict):
     mix: MixConfig = Field(default_factory=MixConfig)
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> CurateConfig:
-    """Read and validate a YAML config; relative file paths resolve against its folder."""
+def read_mapping(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """A YAML file's top-level mapping with `dotted.key=value` overrides applied."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
@@ -153,11 +158,21 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> CurateC
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     for item in overrides or []:
         apply_override(raw, item)
-    cfg = validate(raw, path)
-    for source in cfg.sources:
-        if isinstance(source, (FileSource, HFSource)) and not source.path.is_absolute():
-            source.path = (path.parent / source.path).resolve() if not source.path.exists() else source.path
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> CurateConfig:
+    """Read and validate a YAML config; relative file paths resolve against its folder."""
+    cfg = validate(read_mapping(path, overrides), path)
+    resolve_source_paths(cfg.sources, Path(path).parent)
     return cfg
+
+
+def resolve_source_paths(sources: list, folder: Path) -> None:
+    """Relative file paths that do not exist from here resolve against the config's folder."""
+    for source in sources:
+        if isinstance(source, (FileSource, HFSource)) and not source.path.is_absolute():
+            source.path = (folder / source.path).resolve() if not source.path.exists() else source.path
 
 
 def validate(raw: dict, origin: str | Path = "config") -> CurateConfig:

@@ -3,6 +3,7 @@
 Reads like the recipe it is; the steps live in curation/, their composition in flows/stages/.
 """
 
+import functools
 import json
 import time
 import uuid
@@ -15,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from curation import adaptive, difficulty, generate, temperature
 from curation.backends.base import Sampling
 from flows.config import CurateConfig
+from flows.executor import check_executor, engine_spec, task_runner_for
 from flows.generation import generate_stage, staging_for, verify_stage, workdir
 from flows.locking import run_lock
 from flows.progress import stage_bar
@@ -29,10 +31,11 @@ from schemas.splits import register_splits
 
 @flow(name="curate", validate_parameters=False, log_prints=False)
 def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str, config_json: str,
-                eval_sets: dict | None = None) -> RunSummary:
+                eval_sets: dict | None = None, parent: str | None = None) -> RunSummary:
     """Run every stage over validated prompts; each stage is one lake commit."""
     lake, summary, started = Lake(cfg.lake), RunSummary(run_id), datetime.now(timezone.utc)
-    record_run(lake, run_id, config_json, started, "running")
+    record = functools.partial(record_run, lake, run_id, config_json, started, parent=parent)
+    record("running")
     try:
         prompts, (found, links) = sources_stage(lake, cfg, prompts, eval_sets, backend, run_id, summary)
         sampling = sampling_stage(cfg, prompts, backend, summary)
@@ -51,9 +54,9 @@ def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str, conf
         build_splits(lake, cfg, prompts, gens, clean, verdicts, stats, (found, links, profile), backend,
                      run_id, summary)
     except BaseException as exc:
-        record_run(lake, run_id, config_json, started, "failed", detail=str(exc)[:500])
+        record("failed", detail=str(exc)[:500])
         raise
-    record_run(lake, run_id, config_json, started, "completed", detail=json.dumps(summary.details()))
+    record("completed", detail=json.dumps(summary.details()))
     return summary
 
 
@@ -83,7 +86,8 @@ def sources_stage(lake: Lake, cfg: CurateConfig, prompts: pa.Table, eval_sets, b
     found, links = skill_stage.inventory(prompts, cfg.skills, backend, out)
     synthetic = skill_stage.synthesize(prompts, links, found, cfg.skills, out)
     if synthetic.num_rows:
-        prompts = pa.concat_tables([prompts, synthetic.select(prompts.column_names)])
+        # Synthetic rows have no run_id yet; commit() stamps every row.
+        prompts = pa.concat_tables([prompts, synthetic], promote_options="permissive")
     summary.stage("sources", commit(lake, out, run_id, prompts=prompts), loaded=loaded,
                   prompts=prompts.num_rows, **out.counts)
     return prompts, (found, links)
@@ -133,32 +137,42 @@ def build_splits(lake: Lake, cfg: CurateConfig, prompts, gens, clean, verdicts, 
     summary.splits = {name: (version, len(ids)) for name, (_, ids) in entries.items()}
 
 
-def record_run(lake: Lake, run_id: str, config_json: str, started, status: str, detail: str = "") -> None:
+def record_run(lake: Lake, run_id: str, config_json: str, started, status: str, detail: str = "",
+               parent: str | None = None) -> None:
     """Upsert this run's row in `runs` (kind curate)."""
     finished = None if status == "running" else datetime.now(timezone.utc)
     lake.commit({"runs": [{"run_id": run_id, "kind": "curate", "config": config_json, "started": started,
-                           "finished": finished, "status": status, "parent_run_id": None,
+                           "finished": finished, "status": status, "parent_run_id": parent,
                            "detail": detail}]})
 
 
-def run_curation(cfg: CurateConfig, *, run_id: str | None = None) -> RunSummary:
-    """Validate inputs and model, take the lake's run lock, load the engine once, run the flow."""
+def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts: pa.Table | None = None,
+                 parent: str | None = None) -> RunSummary:
+    """Validate inputs and model, take the lake's run lock, load the engine once, run the flow.
+
+    extra_prompts (a prompts table, e.g. a loop's mined failures) join the configured sources;
+    parent is the run that started this one (a loop)."""
     from curation.backends import load_backend
     from curation.models import resolve_model
     from flows.eval_sets import load_eval_sets
     from flows.sources import load_prompts
 
-    prompts = load_prompts(cfg.sources)  # bad input fails here, before any write
+    prompts = load_prompts(cfg.sources, cfg.data_roots, extra=extra_prompts)  # bad input fails here
     eval_sets = load_eval_sets(cfg.decontam.sources) if cfg.decontam is not None else None
     if cfg.backend != "openai":
         resolve_model(cfg.model)
+    check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
     run_id = run_id or uuid.uuid4().hex[:12]
     lake = Lake(cfg.lake)
     with run_lock(workdir(lake)):
         t0 = time.monotonic()
-        backend = load_backend(cfg.backend, cfg.model, seed=cfg.sampling.seed, options=cfg.backend_options)
+        if cfg.executor.type == "ray":  # workers load their own engines; the driver loads one lazily
+            backend = engine_spec(cfg.backend, cfg.model, cfg.sampling.seed, cfg.backend_options)
+        else:
+            backend = load_backend(cfg.backend, cfg.model, seed=cfg.sampling.seed, options=cfg.backend_options)
+        flow_fn = curate_flow.with_options(task_runner=task_runner_for(cfg.executor))
         try:
-            summary = curate_flow(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets)
+            summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent)
         finally:
             backend.close()
         summary.seconds = time.monotonic() - t0

@@ -7,7 +7,6 @@ the one `warmstart schedule` was called from, so relative paths in configs mean 
 
 import json
 import shlex
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -21,7 +20,7 @@ TRAIN_FLOW = "warmstart-train"
 
 @flow(name=CURATE_FLOW, log_prints=True)
 def curate_from_config(config_path: str, overrides: list[str] | None = None) -> dict:
-    """`warmstart run CONFIG` as a deployment; the lake's run_id is this flow run's id (12 hex)."""
+    """`warmstart run CONFIG` as a deployment; the lake's run_id ends this flow run's id (12 hex)."""
     from flows.config import load_config
     from flows.curate import run_curation
 
@@ -34,10 +33,12 @@ def curate_from_config(config_path: str, overrides: list[str] | None = None) -> 
 
 
 def lake_run_id() -> str:
-    """The current flow run's id, shortened like warmstart's run ids (a random one outside a run)."""
+    """The current flow run's id, shortened like warmstart's run ids (a random one outside a run).
+
+    Prefect's ids are UUIDv7, time first: the last 12 hex digits are the random, distinct part."""
     import uuid
 
-    return (flow_run.get_id() or uuid.uuid4().hex).replace("-", "")[:12]
+    return (flow_run.get_id() or uuid.uuid4().hex).replace("-", "")[-12:]
 
 
 def publish_summary(summary) -> None:
@@ -74,26 +75,28 @@ def parse_train_args(argv: list[str]):
 @flow(name=TRAIN_FLOW, log_prints=True)
 def train_from_split(kind: str, split: str, version: int | None = None, lake: str = "data/lake",
                      args: list[str] | None = None) -> dict:
-    """`warmstart train KIND --split SPLIT [--version V] ARGS` as a flow; returns the lake's train run."""
-    args = list(args or [])
+    """`warmstart train KIND --split SPLIT [--version V] ARGS` as a flow; returns the lake's train run,
+    whose parent_run_id is this flow run (checkpoint, split and split version included)."""
+    parent = lake_run_id()
+    args = list(args or []) + ["--parent", parent]
     if "--out" not in args:
-        args += ["--out", f"checkpoints/{kind}-{lake_run_id()}"]
+        args += ["--out", f"checkpoints/{kind}-{parent}"]
     parsed = parse_train_args(train_argv(kind, split, version, lake, args))
     parsed.handler(parsed)  # records the run, its metrics and the split version in the lake
-    run = trained_run(lake, str(Path(args[args.index("--out") + 1])))  # as the trainer records it
+    run = trained_run(lake, parent)
     create_table_artifact([run], key="train-run", description=f"{kind} on split {split}")
     return run
 
 
-def trained_run(lake: str, checkpoint: str) -> dict:
-    """The completed train run that wrote `checkpoint`: run id, split, split version, checkpoint."""
+def trained_run(lake: str, parent: str) -> dict:
+    """The completed train run started by flow run `parent`: run id, split, version, checkpoint."""
     from schemas.lake import Lake
     from schemas.lake_sql import literal
 
     rows = Lake(lake).query("SELECT run_id, config, detail FROM runs WHERE kind = 'train' AND status = "
-                            f"'completed' AND detail = {literal(checkpoint)} ORDER BY finished DESC LIMIT 1")
+                            f"'completed' AND parent_run_id = {literal(parent)} ORDER BY finished DESC LIMIT 1")
     if rows.num_rows == 0:
-        raise LakeError(f"no completed train run with checkpoint {checkpoint} in lake {lake}")
+        raise LakeError(f"no completed train run of flow run {parent} in lake {lake}")
     row = rows.to_pylist()[0]
     lineage = json.loads(row["config"])
     return {"run_id": row["run_id"], "split": lineage.get("split"), "split_version": lineage.get("split_version"),

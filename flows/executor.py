@@ -12,7 +12,6 @@ ray:   the pending shards are dealt to N workers (data parallel); each worker is
 import copy
 import os
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
+from curation.backends.base import GenerationBackend
 from schemas.errors import ConfigError
 
 
@@ -96,28 +96,36 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-@dataclass
-class EngineSpec:
-    """What a worker needs to load its own engine; stands in for the backend on the driver."""
+class EngineSpec(GenerationBackend):
+    """What a Ray worker needs to load its own engine; on the driver it stands in for the backend.
 
-    kind: str
-    model: str
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+    Stages other than sharded generation (temperature probe, skill proposals, ...) still call
+    generate() on the driver: the spec then loads a local engine on first use."""
 
-    @property
-    def model_name(self) -> str:
-        """The name generation ids use, as the loaded backend would report it."""
-        return self.model if self.kind == "openai" else Path(self.model).name
+    def __init__(self, kind: str, model: str, seed: int = 0, options: dict[str, Any] | None = None):
+        self.kind, self.model, self.seed, self.options = kind, model, seed, dict(options or {})
+        self.model_name = model if kind == "openai" else Path(model).name  # as the backend reports it
+        self._local = None
 
-    def load(self):
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_local": None}  # ship the recipe, never an engine
+
+    def load(self) -> GenerationBackend:
         """Load the engine (in the worker process)."""
         from curation.backends import load_backend
 
         return load_backend(self.kind, self.model, seed=self.seed, options=self.options)
 
+    def generate(self, conversations, n, sampling, **kwargs):
+        """Generate on the driver with a local engine, loaded once on first use."""
+        self._local = self._local or self.load()
+        return self._local.generate(conversations, n, sampling, **kwargs)
+
     def close(self) -> None:
-        """Nothing to free on the driver."""
+        """Free the driver's local engine, if one was loaded."""
+        if self._local is not None:
+            self._local.close()
+            self._local = None
 
 
 def engine_spec(kind: str, model: str, seed: int, options: dict | None) -> EngineSpec:

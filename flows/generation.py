@@ -71,7 +71,7 @@ def existing_generations(lake: Lake, prompts: pa.Table, model: str, sampling: Sa
     ids = pa.array(prompts.column("prompt_id"))
     found = []
     if lake.exists():
-        table = lake.read("generations")
+        table = lake.read("generations").drop_columns(["run_id"])  # staged rows carry none yet
         mask = pc.and_(pc.is_in(table.column("prompt_id"), value_set=ids),
                        pc.equal(table.column("sampling"), sampling.record()))
         found.append(table.filter(pc.and_(mask, pc.equal(table.column("model"), model))))
@@ -92,6 +92,11 @@ def generate_stage(backend, lake: Lake, prompts: pa.Table, cfg,
     todo = sum(len(rows) for rows in work.values())
     parts = [have] if have is not None else []
     with stage_bar("generate", todo) as advance:
+        if cfg.executor.type == "ray" and work:
+            from flows.executor import generate_parallel
+
+            parts.extend(generate_parallel(backend, prompts, work, cfg, sampling, stage, advance, cfg.executor))
+            work = {}
         for indices, rows in work.items():
             for start in range(0, len(rows), cfg.shard_size):
                 shard = prompts.take(rows[start:start + cfg.shard_size])

@@ -9,12 +9,11 @@ import os
 import re
 import shlex
 import threading
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from flows.deployed import CURATE_FLOW, TRAIN_FLOW, parse_train_args, train_argv
+from flows.deployed import TRAIN_FLOW, parse_train_args, train_argv
 from flows.server import check_api
 from schemas.errors import ConfigError, LakeError
 
@@ -49,9 +48,11 @@ def schedule_kwargs(cron: str | None, interval: float | None, timezone: str | No
             raise ConfigError(f"--interval must be positive seconds, got {interval}")
         return {"schedule": IntervalSchedule(interval=timedelta(seconds=interval), timezone=timezone)}
     except ValidationError as exc:
-        what = f"--cron '{cron}'" if cron is not None else f"--interval {interval}"
-        raise ConfigError(f"{what}: {exc.errors()[0]['msg'].removeprefix('Value error, ')} "
-                          "(cron has 5 fields: minute hour day-of-month month day-of-week)") from None
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        if cron is None:
+            raise ConfigError(f"--interval {interval} / --timezone {timezone}: {reason}") from None
+        raise ConfigError(f"--cron '{cron}': {reason} (cron has 5 fields: minute hour day-of-month "
+                          "month day-of-week)") from None
 
 
 def ensure_pool(client) -> None:
@@ -170,8 +171,24 @@ def delete_deployment(name: str, api: str) -> str:
             raise ConfigError(f"{'no' if not matches else 'more than one'} warmstart deployment named "
                               f"'{name}'; deployments: {known}")
         flow_name, deployment = matches[0]
+        drop_waiting_runs(client, deployment.id)
         client.delete_deployment(deployment.id)
         return f"{flow_name}/{deployment.name}"
+
+
+def drop_waiting_runs(client, deployment_id) -> int:
+    """Delete a deployment's runs that have not started (scheduled, pending), so no worker
+    tries them after the deployment is gone; runs under way finish."""
+    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterDeploymentId,
+                                                FlowRunFilterState, FlowRunFilterStateType)
+    from prefect.client.schemas.objects import StateType
+
+    waiting = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))))
+    for run in waiting:
+        client.delete_flow_run(run.id)
+    return len(waiting)
 
 
 def check_triggers(client) -> list[str]:
@@ -250,7 +267,6 @@ def submit_train(kind: str, split: str, lake: str, api: str, *, args: list[str] 
 
     With wait_s, wait that long for it to finish; it runs once a worker (`schedule --serve`) is up."""
     from prefect.deployments import run_deployment
-
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     parse_train_args(train_argv(kind, split, version, lake, list(args or [])))
@@ -266,12 +282,3 @@ def flow_run_url(api: str, flow_run_id) -> str:
     """The UI page of a flow run."""
     return f"{re.sub(r'/api/?$', '', api)}/runs/flow-run/{flow_run_id}"
 
-
-def wait_until(predicate, timeout: float, every: float = 1.0) -> bool:
-    """Poll `predicate` until true or `timeout` seconds pass (for callers and tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return bool(predicate())

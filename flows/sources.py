@@ -12,14 +12,28 @@ from schemas.ids import canonical_json, content_id
 from schemas.validate import conform
 
 
-def load_prompts(sources: list) -> pa.Table:
-    """All sources as one prompts table, de-duplicated by prompt_id; error if nothing loads."""
-    tables = [_LOADERS[type(s)](s) for s in sources]
+def load_prompts(sources: list, data_roots: list[Path] | None = None, extra: pa.Table | None = None) -> pa.Table:
+    """All sources (and `extra` prompt rows) as one prompts table, de-duplicated by prompt_id;
+    error if nothing loads."""
+    if data_roots is not None:
+        for source in sources:
+            if hasattr(source, "path"):
+                check_inside(Path(source.path), data_roots)
+    tables = [_LOADERS[type(s)](s) for s in sources] + ([extra] if extra is not None else [])
+    if not tables:
+        raise InputError("no sources to load prompts from")
     table = pa.concat_tables(tables)
     if table.num_rows == 0:
         raise InputError("the sources produced no prompts")
     _, first = _unique_first(table.column("prompt_id").to_pylist())
     return table.take(first)
+
+
+def check_inside(path: Path, roots: list[Path]) -> None:
+    """Refuse a source path that resolves (symlinks too) outside every configured data root."""
+    real = path.resolve()
+    if not any(real.is_relative_to(Path(root).resolve()) for root in roots):
+        raise InputError(f"outside the configured data_roots ({', '.join(map(str, roots))})", path=path)
 
 
 def _unique_first(ids: list[str]) -> tuple[set, list[int]]:

@@ -55,9 +55,11 @@ def is_postgres_url(location: str | Path) -> bool:
 def parse_location(location: str | Path) -> LakeLocation:
     """Parse a lake directory or `postgres[ql]://user[:pw]@host[:port]/db?data_path=/dir` URL."""
     if not is_postgres_url(location):
-        folder = Path(location)
+        # Absolute: DuckLake records DATA_PATH at creation and refuses the same lake opened from
+        # another working directory or by a relative name.
+        folder = Path(location).expanduser().absolute()
         return LakeLocation("local", str(folder / "catalog.ducklake"), folder / "files",
-                            str(folder), local_dir=folder)
+                            str(location), local_dir=folder)
     return _parse_postgres_url(str(location))
 
 

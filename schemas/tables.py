@@ -61,6 +61,33 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
           ("run_id", S), ("step", I), ("metric", S), ("value", F)),
     _spec("filter_log", ["record_id", "table_name", "step"],
           ("record_id", S), ("table_name", S), ("step", S), ("reason", S), ("run_id", S)),
+    # Curation depth: what hygiene, skills and curriculum steps record next to the main tables.
+    _spec("dedup_clusters", ["record_id", "table_name", "step"],
+          ("record_id", S), ("table_name", S), ("step", S), ("cluster_id", S), ("similarity", F),
+          ("run_id", S)),
+    _spec("trace_tags", ["generation_id"],
+          ("generation_id", S), ("n_chars", I), ("n_tokens", I), ("backtracks", I), ("self_checks", I),
+          ("restarts", I), ("run_id", S)),
+    _spec("decontam_hits", ["run_id", "benchmark"],
+          ("benchmark", S), ("n_eval_items", I), ("n_template_ngrams", I), ("n_prompts_checked", I),
+          ("n_prompts_hit", I), ("n_exact", I), ("n_eval_items_hit", I), ("dropped", B), ("run_id", S)),
+    _spec("decontam_matches", ["record_id", "benchmark", "eval_index"],
+          ("record_id", S), ("benchmark", S), ("eval_index", I), ("kind", S), ("coverage", F), ("run_id", S)),
+    _spec("curriculum_schedule", ["stage", "prompt_id"],
+          ("stage", I), ("prompt_id", S), ("home_stage", I), ("retrospective", B), ("pass_rate", F),
+          ("run_id", S)),
+    _spec("skill_profile", ["skill_id", "model"],
+          ("skill_id", S), ("name", S), ("model", S), ("n_prompts", I), ("n_samples", I), ("n_failures", I),
+          ("pass_rate", F), ("ci_low", F), ("ci_high", F), ("deficit", F), ("missing", B), ("run_id", S)),
+    # The closed loop: one row per round (what it curated, trained and scored) and its eval scores.
+    _spec("loop_rounds", ["loop_id", "round"],
+          ("loop_id", S), ("round", I), ("status", S), ("policy_in", S), ("curate_run_id", S),
+          ("n_prompts", I), ("n_mined", I), ("splits", S), ("train_run_ids", S), ("checkpoint", S),
+          ("eval_pass_rate", F), ("eval_pass_rate_in", F), ("started", TS), ("finished", TS),
+          ("run_id", S)),
+    _spec("loop_evals", ["loop_id", "round", "model", "task"],
+          ("loop_id", S), ("round", I), ("model", S), ("task", S), ("n", I), ("n_correct", I),
+          ("pass_rate", F), ("run_id", S)),
 ]}
 
 # The column that holds a row's id, for tables a split can point into.
@@ -79,6 +106,6 @@ def spec(name: str) -> TableSpec:
     return TABLES[name]
 
 
-def register(table_spec: TableSpec) -> None:
-    """Add a table that a later feature defines (e.g. trace_tags) to the catalogue."""
-    TABLES[table_spec.name] = table_spec
+def step_schema(name: str) -> pa.Schema:
+    """A table's schema without run_id: what a curation step returns before the lake stamps it."""
+    return pa.schema([f for f in TABLES[name].schema if f.name != "run_id"])

@@ -1,11 +1,12 @@
 """Tokenize split rows with the chat template and collate them into padding-free packed batches.
 
-A `Sequence` is token ids plus labels (-100 where no loss). A micro-batch of sequences becomes
-one packed row with position ids restarting at 0 per sequence, so short examples waste no
+A `Sequence` is token ids plus labels (-100 where no loss). A micro-batch of sequences is
+bin-packed into rows with position ids restarting at 0 per sequence, so short examples waste no
 compute on padding; transformers turns the position resets into a block-diagonal attention
-mask (or varlen flash-attention on GPU). `pad` builds the classic padded batch instead.
+mask (or varlen flash-attention on GPU). Rows of a few hundred tokens keep the attention cost
+of that mask small; with varlen kernels one row is best. `pad` builds the classic padded batch.
 
->>> batch = pack([Sequence([5, 6, 7], [-100, 6, 7]), Sequence([8, 9], [-100, 9])])
+>>> batch = pack([Sequence([5, 6, 7], [-100, 6, 7]), Sequence([8, 9], [8, 9])])
 >>> batch.position_ids.tolist(), batch.labels.tolist()
 ([[0, 1, 2, 0, 1]], [[-100, 6, 7, -100, 9]])
 """
@@ -29,42 +30,68 @@ class Sequence:
 
 @dataclass
 class Batch:
-    """Model inputs for several sequences; `sequence_ids[0, t]` says which sequence token t is in."""
+    """Model inputs for several sequences; `sequence_ids[r, t]` says which sequence token t of row r
+    belongs to (-1 on padding). Labels are never set on padding."""
 
     input_ids: torch.Tensor
     labels: torch.Tensor
     sequence_ids: torch.Tensor
     n_sequences: int
+    n_tokens: int  # real (non-padding) tokens, the unit of tokens/s
     position_ids: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     extra: dict = field(default_factory=dict)
 
-    @property
-    def n_tokens(self) -> int:
-        """Real (non-padding) tokens, the unit of tokens/s."""
-        if self.attention_mask is not None:
-            return int(self.attention_mask.sum())
-        return int(self.input_ids.numel())
-
     def to(self, device: torch.device) -> "Batch":
         move = lambda t: t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t  # noqa: E731
         return Batch(move(self.input_ids), move(self.labels), move(self.sequence_ids), self.n_sequences,
-                     move(self.position_ids), move(self.attention_mask),
+                     self.n_tokens, move(self.position_ids), move(self.attention_mask),
                      {k: move(v) for k, v in self.extra.items()})
 
 
-def pack(sequences: list[Sequence]) -> Batch:
-    """Concatenate sequences into one row; positions restart per sequence, first labels are ignored."""
+def pack_rows(lengths: list[int], row_tokens: int) -> list[list[int]]:
+    """First-fit-decreasing bins of sequence indices; a row holds max(row_tokens, longest) tokens.
+
+    row_tokens <= 0 puts everything in one row (best with varlen flash-attention kernels).
+    """
+    if row_tokens <= 0:
+        return [list(range(len(lengths)))]
+    capacity = max(row_tokens, max(lengths))
+    rows, room = [], []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        slot = next((r for r, free in enumerate(room) if free >= lengths[index]), None)
+        if slot is None:
+            rows.append([])
+            room.append(capacity)
+            slot = len(rows) - 1
+        rows[slot].append(index)
+        room[slot] -= lengths[index]
+    return [sorted(row) for row in rows]
+
+
+def pack(sequences: list[Sequence], *, row_tokens: int = 0, pad_id: int = 0) -> Batch:
+    """Pack sequences into rows; positions restart per sequence and each sequence's first label is
+    ignored. Rows are padded with a dummy sequence (own positions, no labels), so no attention mask
+    is needed: transformers builds the block-diagonal mask from the position resets."""
     assert sequences, "cannot pack an empty micro-batch"
-    ids, labels, positions, owners = [], [], [], []
-    for index, seq in enumerate(sequences):
-        assert len(seq.input_ids) == len(seq.labels), "input_ids and labels differ in length"
-        ids += seq.input_ids
-        labels += [IGNORE] + seq.labels[1:]  # the first token would be predicted from the previous sequence
-        positions += range(len(seq.input_ids))
-        owners += [index] * len(seq.input_ids)
-    row = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
-    return Batch(row(ids), row(labels), row(owners), len(sequences), position_ids=row(positions))
+    lengths = [len(s.input_ids) for s in sequences]
+    rows = pack_rows(lengths, row_tokens)
+    width = max(sum(lengths[i] for i in row) for row in rows)
+    shape = (len(rows), width)
+    ids, labels = torch.full(shape, pad_id, dtype=torch.long), torch.full(shape, IGNORE, dtype=torch.long)
+    positions, owners = torch.zeros(shape, dtype=torch.long), torch.full(shape, -1, dtype=torch.long)
+    for r, row in enumerate(rows):
+        start = 0
+        for index in row:
+            seq, n = sequences[index], lengths[index]
+            assert len(seq.input_ids) == len(seq.labels), "input_ids and labels differ in length"
+            ids[r, start:start + n] = torch.tensor(seq.input_ids)
+            labels[r, start + 1:start + n] = torch.tensor(seq.labels[1:], dtype=torch.long)
+            positions[r, start:start + n] = torch.arange(n)
+            owners[r, start:start + n] = index
+            start += n
+        positions[r, start:] = torch.arange(width - start)  # the padding is its own sequence
+    return Batch(ids, labels, owners, len(sequences), sum(lengths), position_ids=positions)
 
 
 def pad(sequences: list[Sequence], pad_id: int) -> Batch:
@@ -79,12 +106,12 @@ def pad(sequences: list[Sequence], pad_id: int) -> Batch:
         labels[row, :n] = torch.tensor(seq.labels)
         mask[row, :n] = 1
     owners = torch.arange(len(sequences)).unsqueeze(1).expand_as(ids).contiguous()
-    return Batch(ids, labels, owners, len(sequences), attention_mask=mask)
+    return Batch(ids, labels, owners, len(sequences), int(mask.sum()), attention_mask=mask)
 
 
-def collate(sequences: list[Sequence], *, packing: bool, pad_id: int) -> Batch:
-    """`pack` or `pad`, by the trainer's packing option."""
-    return pack(sequences) if packing else pad(sequences, pad_id)
+def collate(sequences: list[Sequence], *, packing: bool, pad_id: int, row_tokens: int = 0) -> Batch:
+    """`pack` (into rows of about `row_tokens`) or `pad`, by the trainer's packing option."""
+    return pack(sequences, row_tokens=row_tokens, pad_id=pad_id) if packing else pad(sequences, pad_id)
 
 
 def template_ids(tokenizer, messages: list[dict], *, add_generation_prompt: bool = False) -> list[int]:
@@ -151,7 +178,9 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
 
 
 def per_sequence(values: torch.Tensor, sequence_ids: torch.Tensor, n_sequences: int):
-    """Flat per-token values (ordered by sequence) to a right-padded [n_sequences, T] tensor and mask."""
+    """Flat per-token values to a right-padded [n_sequences, T] tensor (token order kept) and mask."""
+    order = torch.argsort(sequence_ids, stable=True)  # packed rows may hold sequences out of order
+    values, sequence_ids = values[order], sequence_ids[order]
     counts = torch.bincount(sequence_ids, minlength=n_sequences)
     parts = torch.split(values, counts.tolist())
     padded = torch.nn.utils.rnn.pad_sequence(list(parts), batch_first=True)

@@ -48,6 +48,9 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(8, ge=1, le=65536, description="rows per micro-batch")
     grad_accum: int = Field(1, ge=1, le=4096, description="micro-batches per optimizer step")
     max_length: int = Field(1024, ge=8, description="tokens per sequence; longer ones are truncated")
+    pack_length: int = Field(256, ge=0, description="bin-pack micro-batches into rows of about this many "
+                             "tokens; short rows keep the masked attention cheap where no varlen kernel "
+                             "exists (0: one row, chosen automatically with flash-attention)")
     epochs: int = Field(1, ge=1, description="passes over the split (when max_steps is unset)")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
     seed: int = Field(42, description="seed for data order, initialisation of adapters and sampling")

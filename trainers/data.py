@@ -41,6 +41,8 @@ def load_split(trainer: str, *, lake=None, split: str | None = None, version: in
     if data is not None:
         table, name, found_kind, version, source = _read_export(Path(data))
     elif split:
+        if lake is None:
+            raise SplitError(f"split '{split}' needs a lake (--lake DIR)")
         loaded = read_split(lake, split, version)
         table, name, found_kind, version = loaded.rows, loaded.name, loaded.kind, loaded.version
         source = f"lake {lake.location} split '{split}' version {version}"

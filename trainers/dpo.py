@@ -53,7 +53,7 @@ class DPORecipe:
     def _collate(self, pairs: list[dict]):
         sides = [completion_sequence(p["prompt_ids"], p["chosen_ids"]) for p in pairs]
         sides += [completion_sequence(p["prompt_ids"], p["rejected_ids"]) for p in pairs]
-        batch = collate(sides, packing=self.cfg.packing, pad_id=self.pad_id)
+        batch = collate(sides, packing=self.cfg.packing, pad_id=self.pad_id, row_tokens=self.cfg.pack_length)
         if "ref_chosen" in pairs[0]:
             batch.extra["ref_chosen"] = torch.tensor([p["ref_chosen"] for p in pairs])
             batch.extra["ref_rejected"] = torch.tensor([p["ref_rejected"] for p in pairs])

@@ -24,7 +24,7 @@ from trainers.sft import epoch_order
 class GRPORecipe:
     """One step = rollouts for batch_size x grad_accum prompts, then `num_iterations` updates."""
 
-    def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, sampler, *,
+    def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, sampler=None, *,
                  eval_rows: list[dict] | None = None, verify_fn=verify):
         self.cfg, self.sampler, self.verify_fn, self.pad_id = cfg, sampler, verify_fn, tokenizer.pad_token_id
         encoded = [(row, encode_prompt(tokenizer, row["prompt"])) for row in rows]
@@ -91,7 +91,8 @@ class GRPORecipe:
         num_items = sum(len(ids) for _, ids, _ in samples)
         batches = []
         for chunk in chunks:
-            batch = collate([completion_sequence(p, c) for p, c, _ in chunk], packing=True, pad_id=self.pad_id)
+            batch = collate([completion_sequence(p, c) for p, c, _ in chunk], packing=True, pad_id=self.pad_id,
+                            row_tokens=self.cfg.pack_length)
             batch.extra.update(advantages=torch.tensor([a for _, _, a in chunk]), num_items=num_items,
                                scale=1.0 / len(chunks))
             if self.cfg.num_iterations > 1:  # later updates are off-policy: keep the sampling-time log-probs

@@ -11,8 +11,8 @@ import torch
 
 from trainers.collate import IGNORE, Batch
 
-# Rows of logits per chunk: bounded so one chunk's float32 logits stay near 128 MiB.
-_CHUNK_ELEMENTS = 1 << 25
+# Rows of logits per chunk: bounded so one chunk's float32 logits stay near 64 MiB.
+_CHUNK_ELEMENTS = 1 << 24
 # Config attributes that change the logits after the LM head; models with them take the plain path.
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier",
                      "lm_head_multiplier")
@@ -53,7 +53,7 @@ class _ChunkedLabelLogProbs(torch.autograd.Function):
         grad_bias = torch.zeros_like(bias) if bias is not None and need_bias else None
         for start in range(0, hidden.size(0), ctx.chunk):
             rows = slice(start, start + ctx.chunk)
-            probs = torch.exp(_logits(hidden[rows], weight, bias, ctx.temperature) - lse[rows].unsqueeze(1))
+            probs = _logits(hidden[rows], weight, bias, ctx.temperature).sub_(lse[rows].unsqueeze(1)).exp_()
             # d logp[label] / d logits = onehot(label) - softmax; scaled by the incoming gradient
             grad_logits = probs.mul_(-grad_out[rows].unsqueeze(1))
             grad_logits.scatter_add_(1, labels[rows].unsqueeze(1), grad_out[rows].unsqueeze(1))

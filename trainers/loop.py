@@ -79,11 +79,12 @@ def lr_factor(update: int, total: int, warmup: int, schedule: str, floor: float)
 
 
 def build_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on norms and biases)."""
+    """AdamW with weight decay on matrices only (not on norms and biases); the fused kernel (CPU and
+    CUDA) avoids the foreach path's temporary copy of every parameter."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    fused = all(p.is_cuda for p in params)
+    fused = len({p.device.type for p in params}) == 1 and params[0].device.type in ("cpu", "cuda")
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate,
                              betas=tuple(cfg.adam_betas), eps=1e-8, fused=fused or None)
 
@@ -100,6 +101,7 @@ def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: to
     optimizer = build_optimizer(model, cfg)
     total_updates = plan.total_steps * recipe.updates_per_step
     warmup = max(cfg.warmup_steps, math.ceil(cfg.warmup_ratio * total_updates))
+    schedule = lambda update: lr_factor(update, total_updates, warmup, cfg.lr_schedule, cfg.min_lr_ratio)  # noqa: E731
     start = _resume(out_dir, model, optimizer, meta) if cfg.resume else 0
     emit = on_metrics or (lambda step, metrics: None)
     bar = _progress(cfg.progress, plan.total_steps, start)
@@ -108,32 +110,19 @@ def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: to
         tic = time.perf_counter()
         model.train()
         updates, metrics = recipe.prepare(model, plan.micro_batches(step))
-        step_tokens, losses = 0, []
-        for index, micro_batches in enumerate(updates):
-            update = step * recipe.updates_per_step + index
-            factor = lr_factor(update, total_updates, warmup, cfg.lr_schedule, cfg.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.learning_rate * factor
-            loss, update_metrics, n = _accumulate(model, recipe, micro_batches, device, bf16)
-            metrics.update(update_metrics)
-            losses.append(loss)
-            step_tokens += n
-            metrics["grad_norm"] = _clip(model, cfg.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            metrics["lr"] = cfg.learning_rate * factor
-        if losses:
-            metrics["loss"] = sum(losses) / len(losses)
-        seconds = time.perf_counter() - tic
+        first_update = step * recipe.updates_per_step
+        step_tokens = _apply_updates(model, optimizer, recipe, updates, first_update, schedule, cfg, device,
+                                     bf16, metrics)
         tokens += step_tokens
         metrics["tokens"] = float(step_tokens)
-        metrics["tokens_per_s"] = step_tokens / seconds if seconds > 0 else 0.0
-        last = metrics
-        done = step + 1
+        metrics["tokens_per_s"] = step_tokens / max(time.perf_counter() - tic, 1e-9)
+        last, done = metrics, step + 1
         if done % cfg.log_interval == 0 or done == plan.total_steps:
             emit(done, metrics)
         if cfg.eval_interval and done % cfg.eval_interval == 0 and done < plan.total_steps:
-            emit(done, _evaluate(model, recipe, device, bf16))
+            eval_metrics = _evaluate(model, recipe, device, bf16)
+            if eval_metrics:
+                emit(done, eval_metrics)
         if cfg.save_interval and done % cfg.save_interval == 0 and done < plan.total_steps:
             save_checkpoint(out_dir, done, model, tokenizer, optimizer, meta=meta, keep=cfg.save_total_limit)
         _advance(bar, metrics, tokens / max(time.perf_counter() - started, 1e-9))
@@ -143,6 +132,27 @@ def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: to
     if eval_metrics:
         emit(plan.total_steps, eval_metrics)
     return LoopResult(plan.total_steps, start, time.perf_counter() - started, tokens, {**last, **eval_metrics})
+
+
+def _apply_updates(model, optimizer, recipe: Recipe, updates: list[list], first_update: int, schedule,
+                   cfg: TrainConfig, device, bf16: bool, metrics: dict) -> int:
+    """One optimizer step per update (each a list of micro-batches); fills `metrics`; returns tokens."""
+    tokens, losses = 0, []
+    for index, micro_batches in enumerate(updates):
+        lr = cfg.learning_rate * schedule(first_update + index)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss, update_metrics, n = _accumulate(model, recipe, micro_batches, device, bf16)
+        metrics.update(update_metrics)
+        losses.append(loss)
+        tokens += n
+        metrics["grad_norm"] = _clip(model, cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        metrics["lr"] = lr
+    if losses:
+        metrics["loss"] = sum(losses) / len(losses)
+    return tokens
 
 
 def _accumulate(model, recipe: Recipe, micro_batches: list, device, bf16: bool):
@@ -170,6 +180,7 @@ def _clip(model, max_norm: float) -> float:
 
 
 def _evaluate(model, recipe: Recipe, device, bf16: bool) -> dict[str, float]:
+    """The recipe's eval metrics (empty when it has no eval rows)."""
     if not hasattr(recipe, "evaluate"):
         return {}
     model.eval()

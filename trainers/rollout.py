@@ -93,8 +93,11 @@ class VLLMSampler:
 
     def sync(self, model) -> None:
         """Load the policy's current weights into the engine (LoRA merged on the fly)."""
-        state = _merged_state_dict(model)
-        self.llm.apply_model(lambda engine_model: engine_model.load_weights(state.items()))
+        weights = list(_merged_state_dict(model).items())
+        try:  # vLLM >= 0.32: in-place reload that keeps the engine's kernel layout
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        except (AttributeError, NotImplementedError):
+            self.llm.apply_model(lambda engine_model: engine_model.load_weights(weights))
         self.llm.reset_prefix_cache()
 
     def generate(self, model, prompts: list[list[int]], n: int, *, greedy: bool = False) -> list[Completion]:

@@ -37,6 +37,7 @@ class PreparedRun:
     tokenizer: object
     out_dir: Path
     lineage: dict = field(default_factory=dict)
+    recipe: object = None
 
 
 @dataclass
@@ -87,12 +88,17 @@ def load_tokenizer(path: Path):
     return tokenizer
 
 
+def uses_flash_attention(device: torch.device, bf16: bool) -> bool:
+    """flash-attention 2 (varlen kernels for packed rows) when installed, on CUDA in bf16."""
+    return device.type == "cuda" and bf16 and importlib.util.find_spec("flash_attn") is not None
+
+
 def load_model(path: Path, cfg: TrainConfig, device: torch.device, bf16: bool):
     """The causal LM in float32 on `device`, with LoRA and gradient checkpointing as configured."""
     from transformers import AutoModelForCausalLM
 
     options = {"dtype": torch.float32}
-    if device.type == "cuda" and bf16 and importlib.util.find_spec("flash_attn"):
+    if uses_flash_attention(device, bf16):
         options["attn_implementation"] = "flash_attention_2"  # varlen kernels for packed rows
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **options)
@@ -138,6 +144,8 @@ def prepare_run(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str) -> Pr
     """Check data, model, device and output before any training; raises typed errors, writes nothing."""
     device = resolve_device(cfg.device)
     bf16 = resolve_bf16(cfg.bf16, device)
+    if uses_flash_attention(device, bf16):
+        cfg = cfg.model_copy(update={"pack_length": 0})  # varlen kernels: one packed row is cheapest
     data = load_split(trainer, lake=lake, split=cfg.split, version=cfg.version, data=cfg.data)
     eval_data = None
     if cfg.eval_split:
@@ -148,18 +156,19 @@ def prepare_run(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str) -> Pr
     lineage = {"run_id": run_id, "trainer": trainer, "split": data.name, "split_version": data.version,
                "lake_snapshot": data.version if cfg.data is None else None, "source": data.source,
                "eval_split": eval_data.name if eval_data else None, "model": str(model_path),
-               "device": str(device), "bf16": bf16, "checkpoint": str(out_dir),
+               "device": str(device), "bf16": bf16, "checkpoint": str(out_dir.resolve()),
                "config": cfg.model_dump(mode="json")}
     if cfg.resume:
         lineage["resumed_run_id"] = checkpoint_meta(list_checkpoints(out_dir)[-1]).get("run_id")
-    return PreparedRun(trainer, cfg, data, eval_data, model_path, device, bf16, tokenizer, out_dir, lineage)
+    prepared = PreparedRun(trainer, cfg, data, eval_data, model_path, device, bf16, tokenizer, out_dir, lineage)
+    prepared.recipe = make_recipe(prepared)  # tokenizes every row: bad rows fail here, not mid-run
+    return prepared
 
 
-def make_recipe(prepared: PreparedRun, *, sampler=None):
-    """The trainer's recipe over the prepared rows (GRPO also gets its sampler)."""
+def make_recipe(prepared: PreparedRun):
+    """The trainer's recipe over the prepared rows (GRPO's sampler is attached by `execute`)."""
     from trainers.dpo import DPORecipe
     from trainers.grpo import GRPORecipe
-    from trainers.rollout import make_sampler
     from trainers.sft import SFTRecipe
 
     p = prepared
@@ -168,9 +177,7 @@ def make_recipe(prepared: PreparedRun, *, sampler=None):
         return SFTRecipe(p.data.rows, p.tokenizer, p.cfg, eval_rows)
     if p.trainer == "dpo":
         return DPORecipe(p.data.rows, p.tokenizer, p.cfg, eval_rows)
-    sampler = sampler or make_sampler(p.cfg.rollout_backend, model_path=p.model_path, tokenizer=p.tokenizer,
-                                      device=p.device, cfg=p.cfg, bf16=p.bf16)
-    return GRPORecipe(p.data.rows, p.tokenizer, p.cfg, sampler, eval_rows=eval_rows)
+    return GRPORecipe(p.data.rows, p.tokenizer, p.cfg, None, eval_rows=eval_rows)
 
 
 def seed_everything(seed: int) -> None:
@@ -188,14 +195,20 @@ def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback |
     p, started = prepared, time.perf_counter()
     seed_everything(p.cfg.seed)
     model = load_model(p.model_path, p.cfg, p.device, p.bf16)
-    recipe = make_recipe(p, sampler=sampler)
+    recipe = p.recipe
+    if p.trainer == "grpo":
+        from trainers.rollout import make_sampler
+
+        recipe.sampler = sampler or make_sampler(p.cfg.rollout_backend, model_path=p.model_path,
+                                                 tokenizer=p.tokenizer, device=p.device, cfg=p.cfg, bf16=p.bf16)
     if hasattr(recipe, "setup"):
         recipe.setup(model, p.device, p.bf16)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
     loop = train_loop(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
                       meta=meta, on_metrics=on_metrics)
-    lineage = {**p.lineage, "run_id": run_id, "steps": loop.steps, "resumed_from": meta.get("resumed_from")}
+    lineage = {**p.lineage, "run_id": run_id, "steps": loop.steps, "rows_used": recipe.n_examples,
+               "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from")}
     save_final(p.out_dir, model, p.tokenizer, lineage)
     return TrainResult(run_id, p.out_dir, loop.steps, time.perf_counter() - started, loop.tokens_per_s,
                        loop.last_metrics, lineage, model=model)

@@ -45,7 +45,8 @@ class SFTRecipe:
 
     def batch(self, indices: list[int], sequences: list[Sequence] | None = None):
         pool = self.sequences if sequences is None else sequences
-        return collate([pool[i] for i in indices], packing=self.cfg.packing, pad_id=self.pad_id)
+        return collate([pool[i] for i in indices], packing=self.cfg.packing, pad_id=self.pad_id,
+                       row_tokens=self.cfg.pack_length)
 
     def prepare(self, model, micro_batches: list[list[int]]):
         batches = [self.batch(indices) for indices in micro_batches]

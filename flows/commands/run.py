@@ -1,7 +1,5 @@
 """`warmstart run CONFIG`: curate prompts into the lake and cut splits."""
 
-import os
-
 from flows.cli import add_lake_argument
 
 
@@ -15,7 +13,6 @@ def register(sub) -> None:
 
 
 def handle(args) -> int:
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.config import load_config
     from flows.curate import run_curation
     from flows.progress import console

@@ -1,12 +1,23 @@
 """`warmstart schedule`: register scheduled curation or triggered training on a Prefect server,
 list or delete those deployments, and `--serve` the worker that runs them."""
 
+import argparse
+
 from schemas.errors import ConfigError
+
+EXAMPLES = """examples:
+  warmstart schedule configs/demo.yaml --cron "0 3 * * *"      # curate every night at 03:00
+  warmstart schedule --train sft --split sft --on-new-version  # train on each new split version
+  warmstart schedule --serve                                   # the worker: runs what is due
+  warmstart schedule --list
+  warmstart schedule --delete demo"""
 
 
 def register(sub) -> None:
     parser = sub.add_parser("schedule", help="schedule curation / training on a Prefect server; run the worker",
-                            description=__doc__.splitlines()[0])
+                            description="Register deployments on a Prefect server (`warmstart server`) "
+                            "and run the worker that executes them.", epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", help="curate YAML config to run on a schedule")
     parser.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (03:00 every day)')
     parser.add_argument("--interval", type=float, help="run every N seconds")
@@ -67,7 +78,8 @@ def show(rows: list[dict]) -> int:
     from rich.table import Table
 
     table = Table(title="warmstart deployments")
-    for column in ("name", "runs", "paused", "parameters"):
+    table.add_column("name", no_wrap=True)
+    for column in ("runs", "paused", "parameters"):
         table.add_column(column)
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in row["parameters"].items())

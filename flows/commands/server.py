@@ -1,5 +1,7 @@
 """`warmstart server`: a local Prefect server (UI, API, scheduler) for schedules and deployments."""
 
+import signal
+
 
 def register(sub) -> None:
     parser = sub.add_parser("server", help="start a local Prefect server (UI + API, analytics off)")
@@ -10,14 +12,19 @@ def register(sub) -> None:
     parser.set_defaults(handler=handle)
 
 
+def stop_on_sigterm(*_) -> None:
+    raise KeyboardInterrupt  # so `finally` stops the server child too
+
+
 def handle(args) -> int:
     from flows.server import start_server
 
     log = open(args.log, "ab") if args.log else None
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     server = start_server(args.host, args.port, home=args.home, log=log)
-    print(f"Prefect server running: UI {server.ui}  API {server.api}  (Ctrl-C stops it)", flush=True)
-    print(f"in another shell: export PREFECT_API_URL={server.api}; warmstart schedule --serve", flush=True)
     try:
+        print(f"Prefect server running: UI {server.ui}  API {server.api}  (Ctrl-C stops it)", flush=True)
+        print(f"in another shell: export PREFECT_API_URL={server.api}; warmstart schedule --serve", flush=True)
         server.process.wait()
     except KeyboardInterrupt:
         pass

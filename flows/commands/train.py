@@ -8,6 +8,7 @@ commit: `runs.config` holds the split name, version and lake snapshot the checkp
 import argparse
 import json
 import uuid
+from pathlib import Path
 from datetime import datetime, timezone
 
 import yaml
@@ -23,7 +24,8 @@ TRAINERS = {"sft": "supervised fine-tuning on an sft split (messages)",
 RENAMED = {"lr": "learning_rate", "schedule": "lr_schedule", "no_packing": "packing",
            "no_filter": "filter_zero_variance", "no_curriculum": "curriculum", "no_progress": "progress"}
 NEGATED = {"no_packing", "no_filter", "no_curriculum", "no_progress"}
-NOT_CONFIG = {"command", "trainer", "handler", "config", "lake", "debug", "overrides", "parent", "lora", "lora_r"}
+NOT_CONFIG = {"command", "trainer", "handler", "config", "lake", "debug", "overrides", "parent", "lora", "lora_r",
+              "via_prefect", "api", "no_wait"}
 
 
 def register(sub) -> None:
@@ -66,6 +68,10 @@ def _common_flags(p) -> None:
     p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any other config option, e.g. --set warmup_ratio=0.05 (repeatable)")
+    p.add_argument("--via-prefect", action="store_true",
+                   help="run as a `train` flow run on the Prefect server (a `schedule --serve` worker runs it)")
+    p.add_argument("--api", help="Prefect API URL for --via-prefect (default: $PREFECT_API_URL or localhost:4200)")
+    p.add_argument("--no-wait", action="store_true", help="with --via-prefect: submit and return at once")
 
 
 def _sft_flags(p) -> None:
@@ -108,14 +114,50 @@ def config_overrides(args) -> dict:
 
 def handle(args) -> int:
     from trainers.config import load_config
+
+    overrides = config_overrides(args)
+    cfg = load_config(args.trainer, args.config, overrides)  # bad options fail here, before any submit
+    if args.via_prefect:
+        return submit_via_prefect(args, overrides)
+    result, recorded = train_and_record(args.trainer, cfg, Lake(args.lake), parent=args.parent)
+    _print_summary(args.trainer, result, recorded)
+    return 0
+
+
+def submit_via_prefect(args, overrides: dict) -> int:
+    """Start the run on the server's `train` deployment; wait for it unless --no-wait."""
+    from flows.schedule import flow_run_url, submit_train
+    from flows.server import resolve_api
+
+    if not args.split:
+        raise ConfigError("--via-prefect trains from a lake split: give --split")
+    api = resolve_api(args.api)
+    extra = ["--config", str(Path(args.config).resolve())] if args.config else []
+    for key, value in overrides.items():
+        if key not in ("split", "version"):
+            extra += ["--set", f"{key}={json.dumps(value)}"]
+    run = submit_train(args.trainer, args.split, args.lake, api, args=extra, version=args.version,
+                       wait_s=None if args.no_wait else 24 * 3600)
+    print(f"flow run {run.name}: {flow_run_url(api, run.id)}")
+    if args.no_wait:
+        print("submitted; a `warmstart schedule --serve` worker runs it")
+        return 0
+    print(f"state: {run.state.name}")
+    return 0 if run.state.is_completed() else 1
+
+
+def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None, run_id: str | None = None):
+    """Check, train, and record the run (kind "train") with its metrics; returns (result, recorded).
+
+    Bad input raises before the lake is touched. The run is recorded whenever it trains from a
+    split (or the lake exists): "running" first, then "completed" or "failed" with all metrics.
+    """
     from trainers.run import execute, prepare_run
 
-    cfg = load_config(args.trainer, args.config, config_overrides(args))
-    lake = Lake(args.lake)
-    run_id = uuid.uuid4().hex[:12]
-    prepared = prepare_run(args.trainer, cfg, lake=lake, run_id=run_id)  # bad input stops here
+    run_id = run_id or uuid.uuid4().hex[:12]
+    prepared = prepare_run(trainer, cfg, lake=lake, run_id=run_id)  # bad input stops here
     record = bool(cfg.split or cfg.eval_split) or lake.exists()
-    parent = args.parent or prepared.lineage.get("resumed_run_id")
+    parent = parent or prepared.lineage.get("resumed_run_id")
     started = datetime.now(timezone.utc)
     config_json = json.dumps(prepared.lineage, sort_keys=True, default=str)
     if record:
@@ -135,9 +177,8 @@ def handle(args) -> int:
             raise WarmstartError(f"training failed: {type(exc).__name__}: {exc}") from exc
         raise
     if record:
-        _record(lake, run_id, config_json, started, "completed", parent, str(result.checkpoint), metrics)
-    _print_summary(args.trainer, result, record)
-    return 0
+        _record(lake, run_id, config_json, started, "completed", parent, str(result.checkpoint.resolve()), metrics)
+    return result, record
 
 
 def _record(lake, run_id, config_json, started, status, parent, detail="", metrics=None) -> None:

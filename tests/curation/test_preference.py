@@ -17,6 +17,7 @@ def _tables():
         ("a5", "a", "Answer: 22", "stop", False, 0.01),
         ("a6", "a", "Answer: 3", "stop", False, 0.0),
         ("a7", "a", "Answer: 4 4 4 4", "length", True, 1.0),  # truncated: never chosen
+        ("a8", "a", "  ", "stop", False, 0.0),  # empty: never rejected
         ("b1", "b", "Answer: 1", "stop", True, 1.0),  # only correct samples: no pair
         ("c1", "c", "Answer: 9", "stop", True, 1.0),  # eval prompt
         ("c2", "c", "Answer: 8", "stop", False, 0.0)]

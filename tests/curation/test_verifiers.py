@@ -90,7 +90,7 @@ def test_missing_gold_and_missing_answer():
 def test_unknown_verifier_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown verifier 'fuzzy'"):
         verify("fuzzy", "Answer: 3", "3", {})
-    assert VERIFIERS == ("reasoning_gym", "math", "exact", "regex")
+    assert VERIFIERS == ("reasoning_gym", "math", "exact", "regex", "composite")
 
 
 def _prompts(entries):

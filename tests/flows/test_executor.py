@@ -13,6 +13,7 @@ import pytest
 from flows.executor import (EngineSpec, ExecutorConfig, assign_shards, check_executor, cut_shards,
                             gpus_for, localize, parse_address, task_runner_for, worker_count)
 from schemas.errors import ConfigError
+from schemas.lake import Lake
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -139,7 +140,8 @@ def tiny_model(tmp_path_factory):
 
 @pytest.mark.slow
 def test_shards_run_on_ray_workers_and_match_local_generation(ray_head, tiny_model, tmp_path):
-    from prefect import flow
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
 
     from curation import generate
     from flows.config import validate
@@ -158,9 +160,13 @@ def test_shards_run_on_ray_workers_and_match_local_generation(ray_head, tiny_mod
     executor = ExecutorConfig(type="ray", address=ray_head, workers=2)
     done = []
 
+    @task(cache_policy=NO_CACHE)
+    def generate_stage():  # as in the curate flow: shard tasks are submitted from a stage task
+        return generate_parallel(spec, prompts, work, cfg, sampling, stage, done.append, executor)
+
     @flow(task_runner=task_runner_for(executor))
     def on_ray():
-        return generate_parallel(spec, prompts, work, cfg, sampling, stage, done.append, executor)
+        return generate_stage()
 
     tables = on_ray()
     assert len(tables) == 2 and sum(done) == 6, "two workers, every prompt reported"
@@ -171,3 +177,36 @@ def test_shards_run_on_ray_workers_and_match_local_generation(ray_head, tiny_mod
     local = generate.generate_table(backend, prompts, cfg.prompt_format, sampling).sort_by("generation_id")
     assert remote.column("generation_id").equals(local.column("generation_id"))
     assert remote.column("response").to_pylist() == local.column("response").to_pylist()
+
+
+def test_run_with_a_dead_ray_address_fails_fast_and_writes_nothing(tmp_path, capsys):
+    from flows.cli import main
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_resume import write_config
+
+    config = write_config(tmp_path, tmp_path / "lake", tmp_path / "no-model-needed")
+    started = time.monotonic()
+    code = main(["run", str(config), "--set", "model=smollm2-135m-instruct", "--set",
+                 f"executor={{type: ray, address: '127.0.0.1:{free_port()}', connect_timeout_s: 2}}"])
+    assert code == 2 and time.monotonic() - started < 20
+    assert "no Ray cluster answers" in capsys.readouterr().err
+    assert not (tmp_path / "lake" / "catalog.ducklake").exists()
+
+
+@pytest.mark.slow
+def test_curate_run_on_ray_gives_the_rows_of_a_local_run(ray_head, tmp_path):
+    from flows.config import load_config
+    from flows.curate import run_curation
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_resume import rigged_model, rows_of, write_config
+
+    model = rigged_model(tmp_path / "rigged-llama")
+    local = load_config(write_config(tmp_path / "local", tmp_path / "local" / "lake", model, n=8))
+    on_ray = load_config(write_config(tmp_path / "ray", tmp_path / "ray" / "lake", model, n=8,
+                                      executor={"type": "ray", "address": ray_head, "workers": 2}))
+    run_curation(local)
+    summary = run_curation(on_ray)
+    assert dict((n, c) for n, _, c in summary.stages)["generate"]["generated_now"] == 32
+    assert rows_of(Lake(on_ray.lake)) == rows_of(Lake(local.lake))

@@ -113,8 +113,9 @@ def test_kill_9_mid_generation_then_rerun_gives_the_uninterrupted_rows(tmp_path,
     lake_dir = tmp_path / "lake"
     config = write_config(tmp_path / "job", lake_dir, model)
     log = open(tmp_path / "run.log", "wb")
+    # its own process group: kill -9 reaches its ephemeral Prefect API too, which would outlive it
     child = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(config)], stdout=log, stderr=log,
-                             env=subprocess_env(tmp_path / "prefect"))
+                             env=subprocess_env(tmp_path / "prefect"), start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while staged_parts(lake_dir) < 3 and child.poll() is None and time.monotonic() < deadline:
@@ -129,11 +130,11 @@ def test_kill_9_mid_generation_then_rerun_gives_the_uninterrupted_rows(tmp_path,
         assert main(["sql", "SELECT count(*) AS n FROM prompts", "--lake", str(lake_dir), "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out) == {"n": N_PROMPTS}
 
-        os.kill(child.pid, signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:
         if child.poll() is None:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
         log.close()
     staged = staged_parts(lake_dir)
     assert 0 < staged < N_PROMPTS, "killed mid-generation, with some shards staged"

@@ -107,3 +107,17 @@ def test_local_hf_dataset_from_disk(tmp_path):
 def test_duplicate_prompts_across_sources_are_kept_once(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [json.dumps({"question": "same", "answer": 1})] * 3)
     assert load_prompts([jsonl(path)]).num_rows == 1
+
+
+def test_data_roots_refuse_paths_outside_them(tmp_path):
+    inside = tmp_path / "data"
+    inside.mkdir()
+    path = write_jsonl(inside / "ok.jsonl", [json.dumps({"question": "q", "answer": 1})])
+    assert load_prompts([jsonl(path)], [inside]).num_rows == 1
+    outside = write_jsonl(tmp_path / "secret.jsonl", [json.dumps({"question": "q", "answer": 1})])
+    with pytest.raises(InputError, match=r"secret\.jsonl: outside the configured data_roots"):
+        load_prompts([jsonl(outside)], [inside])
+    sneaky = inside / "link.jsonl"
+    sneaky.symlink_to(outside)
+    with pytest.raises(InputError, match="outside the configured data_roots"):
+        load_prompts([jsonl(sneaky)], [inside])

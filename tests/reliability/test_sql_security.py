@@ -11,6 +11,7 @@ import pytest
 
 from schemas.errors import LakeError
 from schemas.lake import Lake
+from schemas.tables import TABLES
 
 READ_ONLY = "opened read-only; pass --write"
 OUTSIDE = "may not reach files or databases outside the lake"
@@ -172,7 +173,7 @@ READS = [
     ("SELECT count(*) FROM train_metrics AT (VERSION => 3)", 1),
     ("SELECT * FROM ducklake_snapshots('lake')", 5),
     ("CALL ducklake_snapshots('lake')", 5),
-    ("SHOW TABLES", 13),
+    ("SHOW TABLES", len(TABLES)),
     ("DESCRIBE prompts", 9),
     ("PRAGMA table_info('prompts')", 9),
     ("SUMMARIZE train_metrics", 4),

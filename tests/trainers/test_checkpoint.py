@@ -54,6 +54,15 @@ def test_resume_ends_at_the_same_weights_as_an_uninterrupted_run(trainer, splits
     assert read_lineage(tmp_path / "b")["resumed_from"].endswith("checkpoint-3")
 
 
+def test_gradient_checkpointing_saves_memory_not_results(splits, digit_model_dir, tmp_path):
+    plain = train("sft", config("sft", digit_model_dir, tmp_path / "a", max_steps=3), lake=splits).model
+    recomputed = train("sft", config("sft", digit_model_dir, tmp_path / "b", max_steps=3,
+                                     gradient_checkpointing=True), lake=splits).model
+    assert recomputed.is_gradient_checkpointing
+    for (name, a), (_, b) in zip(plain.state_dict().items(), recomputed.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
 def test_saved_checkpoint_loads_with_the_same_logits(splits, digit_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 

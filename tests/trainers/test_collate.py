@@ -35,6 +35,10 @@ def test_pack_restarts_positions_and_pad_masks_padding():
     assert packed.position_ids.tolist() == [[0, 1, 2, 0, 1]]
     assert packed.labels.tolist() == [[IGNORE, 6, 7, IGNORE, 9]]  # no label across the boundary
     assert packed.sequence_ids.tolist() == [[0, 0, 0, 1, 1]] and packed.n_tokens == 5
+    rows = pack(seqs + [Sequence([4], [4])], row_tokens=4, pad_id=0)  # first-fit decreasing into 4-token rows
+    assert rows.input_ids.tolist() == [[5, 6, 7, 4], [8, 9, 0, 0]]
+    assert rows.position_ids.tolist() == [[0, 1, 2, 0], [0, 1, 0, 1]]  # padding is its own sequence
+    assert rows.sequence_ids.tolist() == [[0, 0, 0, 2], [1, 1, -1, -1]] and rows.n_tokens == 6
     padded = pad(seqs, pad_id=0)
     assert padded.input_ids.tolist() == [[5, 6, 7], [8, 9, 0]]
     assert padded.attention_mask.tolist() == [[1, 1, 1], [1, 1, 0]] and padded.n_tokens == 5
@@ -44,13 +48,17 @@ def test_packed_and_padded_batches_give_the_same_log_probs(tokenizer):
     model = tiny_llama(tokenizer)
     seqs = [encode_chat(tokenizer, CHAT, max_length=512),
             encode_chat(tokenizer, CHAT[:3], max_length=512)]
-    packed = label_logps(model, collate(seqs, packing=True, pad_id=tokenizer.pad_token_id))
+    seqs.append(encode_chat(tokenizer, CHAT[3:], max_length=512))
     padded = label_logps(model, collate(seqs, packing=False, pad_id=tokenizer.pad_token_id))
-    assert torch.equal(packed.sequence_ids, padded.sequence_ids)
-    assert torch.allclose(packed.values, padded.values, atol=1e-5)
-    values, mask = per_sequence(packed.values, packed.sequence_ids, 2)
+    expected, mask = per_sequence(padded.values, padded.sequence_ids, 3)
     assert mask.sum(1).tolist() == [sum(t != IGNORE for t in s.labels[1:]) for s in seqs]
-    assert torch.equal(values[mask], packed.values)
+    for row_tokens in (0, 40):  # one row; rows of 40 tokens (sequences out of order, padded rows)
+        batch = collate(seqs, packing=True, pad_id=tokenizer.pad_token_id, row_tokens=row_tokens)
+        assert (batch.input_ids.size(0) > 1) == (row_tokens > 0)
+        packed = label_logps(model, batch)
+        values, packed_mask = per_sequence(packed.values, packed.sequence_ids, 3)
+        assert torch.equal(packed_mask, mask)
+        assert torch.allclose(values[mask], expected[mask], atol=1e-5)
 
 
 def test_chunked_log_probs_and_gradients_match_the_full_softmax(tokenizer, monkeypatch):

@@ -1,5 +1,7 @@
 """Each trainer learns a toy task end to end: split in a lake -> recipe -> loop -> checkpoint."""
 
+import pytest
+
 from tiny_models import add_split, digit_preference_rows, digit_sft_rows, rl_rows
 from trainers.config import load_config
 from trainers.run import train
@@ -40,3 +42,24 @@ def test_grpo_raises_mean_reward_on_a_verifiable_toy_task(lake, digit_model_dir,
     last = sum(m["reward"] for m in metrics[-3:]) / 3
     assert first < 0.4 and last > 0.8
     assert {"pass_rate", "completion_length", "frac_reward_zero_std"} <= set(metrics[0])
+
+
+GRPO_TOY = {"max_new_tokens": 1, "num_generations": 2, "rollout_backend": "transformers"}
+
+
+@pytest.mark.parametrize("trainer,kind,rows", [("sft", "sft", digit_sft_rows), ("grpo", "rl", rl_rows)])
+def test_eval_split_is_scored_every_interval_and_at_the_end(trainer, kind, rows, lake, digit_model_dir, tmp_path):
+    add_split(lake, "train", kind, rows(8))
+    add_split(lake, "held_out", kind, rows(4))
+    eval_steps = []
+
+    def on_metrics(step, metrics):
+        if any(name.startswith("eval/") for name in metrics):
+            eval_steps.append(step)
+
+    cfg = load_config(trainer, None, {"model": str(digit_model_dir), "out": str(tmp_path / "out"), "progress": False,
+                                      "split": "train", "eval_split": "held_out", "eval_interval": 2,
+                                      "max_steps": 4, "batch_size": 2, **(GRPO_TOY if trainer == "grpo" else {})})
+    result = train(trainer, cfg, lake=lake, on_metrics=on_metrics)
+    assert eval_steps == [2, 4]
+    assert any(name.startswith("eval/") for name in result.metrics) and result.lineage["eval_split"] == "held_out"

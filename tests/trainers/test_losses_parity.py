@@ -33,7 +33,7 @@ def test_sft_loss_matches_trl(tokenizer, tmp_path, packing):
     trainer = trl.SFTTrainer(model=model, processing_class=tokenizer, train_dataset=Dataset.from_list(
         [{"messages": r["messages"]} for r in rows]), args=trl_args(trl.SFTConfig, tmp_path, max_length=None))
     batch = collate([encode_chat(tokenizer, r["messages"], max_length=512) for r in rows],
-                    packing=packing, pad_id=tokenizer.pad_token_id)
+                    packing=packing, pad_id=tokenizer.pad_token_id, row_tokens=100)  # two packed rows
     inputs = {"input_ids": batch.input_ids, "labels": batch.labels}
     inputs.update({"position_ids": batch.position_ids} if packing else {"attention_mask": batch.attention_mask})
     theirs = trainer.compute_loss(trainer.model, inputs)
@@ -137,7 +137,7 @@ def test_grpo_loss_matches_trl(tokenizer, tiny_model_dir, tmp_path, grpo_batch, 
     assert close(advantages, trl_advantages)
 
     batch = collate([completion_sequence(p, c) for p, c in zip(prompts, completions)], packing=True,
-                    pad_id=tokenizer.pad_token_id)
+                    pad_id=tokenizer.pad_token_id, row_tokens=24)  # several rows, sequences out of order
     logps = label_logps(model, batch, temperature=0.7)
     padded, mask = per_sequence(logps.values, logps.sequence_ids, len(prompts))
     torch.manual_seed(0)

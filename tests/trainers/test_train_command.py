@@ -65,6 +65,8 @@ BAD_INPUT = [
     ("empty split", ["sft", "--split", "empty"], 5, "is empty"),
     ("missing columns", ["dpo", "--data", "{tmp}/pairs.parquet"], 3, "missing column(s) rejected"),
     ("no assistant", ["sft", "--data", "{tmp}/chats.parquet"], 3, "no assistant message"),
+    ("nothing to learn within max_length", ["sft", "--data", "{tmp}/long.parquet", "--max-length", "8"], 5,
+     "no example has assistant tokens"),
     ("missing model", ["sft", "--split", "sft", "--model", "{tmp}/no-such-model"], 6, "unknown model"),
     ("bad option", ["sft", "--split", "sft", "--set", "learning_rate=-1"], 2, "learning_rate"),
     ("resume without checkpoint", ["sft", "--split", "sft", "--resume"], 2, "no checkpoint"),
@@ -77,6 +79,8 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(name, args, exit_code, m
     register_split(splits, "empty", "sft", [], run_id="t")
     write_parquet(tmp_path / "pairs.parquet", [{"prompt": "say 1", "chosen": "1"}])
     write_parquet(tmp_path / "chats.parquet", [{"messages": [{"role": "user", "content": "say 1"}]}])
+    write_parquet(tmp_path / "long.parquet", [{"messages": [{"role": "user", "content": "say 1 2 3 4 5 6 7 8"},
+                                                            {"role": "assistant", "content": "9"}]}])
     before = splits.latest_version()
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     argv = ["train", args[0], "--lake", str(splits.location), "--no-progress", "--out", str(tmp_path / "out")]

@@ -1,0 +1,242 @@
+"""`warmstart loop`: round after round, curate with the current policy, train it, score it on
+held-out prompts, and carry the prompts it still fails into the next round (iTool, QwenLong-L1).
+
+Round r:  curate   the policy generates on fresh prompts plus round r-1's failures; that re-ranks
+                   their difficulty under this policy, and the splits come from what it passes and fails
+          train    `train.first` on round 0 (SFT warm-up), `train.later` after; each from the last checkpoint
+          evaluate the checkpoint on held-out prompts (loop_evals; the base policy too on round 0)
+Every stage ends in a loop_rounds row, so a stopped loop re-run with the same name continues
+where it stopped; curate and train run ids are derived from the loop's name and round.
+"""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from flows.loop_config import LoopConfig
+from schemas.errors import ConfigError
+from schemas.lake import Lake
+from schemas.validate import conform
+
+SPLIT_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}  # trainer -> split kind it trains on
+RESUMABLE_KEYS = {"rounds"}  # the only config keys a continued loop may change
+
+
+def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
+    """Run (or continue) the loop to cfg.rounds rounds; returns every round's loop_rounds row."""
+    from curation.models import resolve_model
+    from flows.sources import load_prompts
+
+    lake = Lake(cfg.lake)
+    eval_prompts = load_prompts(cfg.eval.sources)  # bad input stops here, before any write
+    first = curate_config(cfg, 0, cfg.model)
+    policy = cfg.model or first.model
+    if first.backend != "openai":
+        resolve_model(policy)
+    for trainer in {*cfg.train.first, *cfg.train.later}:
+        train_config(cfg, trainer, 0, policy, "check", None)
+    rows, started = previous_rounds(lake, cfg), now()
+    record_loop(lake, cfg, "running", started)
+    try:
+        for r in range(cfg.rounds):
+            row = rows.get(r) or new_round(cfg, r, policy)
+            if row["status"] != "completed":
+                log(f"loop {cfg.name}: round {r + 1}/{cfg.rounds} ({row['status']})")
+                row = run_round(cfg, lake, row, eval_prompts, log)
+            rows[r] = row
+            policy = row["checkpoint"]
+    except BaseException as exc:
+        record_loop(lake, cfg, "failed", started, str(exc)[:500])
+        raise
+    record_loop(lake, cfg, "completed", started)
+    return [rows[r] for r in sorted(rows) if r < cfg.rounds]
+
+
+def new_round(cfg: LoopConfig, r: int, policy: str) -> dict:
+    """A loop_rounds row for a round about to start."""
+    from schemas.tables import TABLES
+
+    row = dict.fromkeys(TABLES["loop_rounds"].schema.names)
+    return {**row, "loop_id": cfg.name, "round": r, "status": "started", "policy_in": policy, "started": now()}
+
+
+def run_round(cfg: LoopConfig, lake: Lake, row: dict, eval_prompts: pa.Table, log) -> dict:
+    """The stages of one round that are not done yet; each ends in a loop_rounds commit."""
+    r = row["round"]
+    if row["status"] == "started":
+        row.update(curate_round(cfg, lake, r, row["policy_in"]), status="curated")
+        save_round(lake, row)
+    if row["status"] == "curated":
+        trainers = cfg.train.first if r == 0 else cfg.train.later
+        checkpoint, run_ids = train_round(cfg, lake, r, row["policy_in"], json.loads(row["splits"]), trainers, log)
+        row.update(checkpoint=checkpoint, train_run_ids=",".join(run_ids), status="trained")
+        save_round(lake, row)
+    if row["status"] == "trained":
+        log(f"  evaluate on {eval_prompts.num_rows} held-out prompts")
+        row.update(evaluate_round(cfg, lake, r, row, eval_prompts), status="completed", finished=now())
+        save_round(lake, row)
+    return row
+
+
+def curate_round(cfg: LoopConfig, lake: Lake, r: int, policy: str) -> dict:
+    """Curate with the policy over fresh prompts plus the ones the last round's policy failed."""
+    from flows.curate import run_curation
+
+    curate_cfg = curate_config(cfg, r, policy)
+    mined = mined_prompts(cfg, lake, r - 1) if r > 0 else None
+    summary = run_curation(curate_cfg, run_id=run_id(cfg, r, "curate"), extra_prompts=mined, parent=cfg.name)
+    splits = {}
+    for kind in SPLIT_KIND.values():
+        name = registered_split(summary.splits, getattr(curate_cfg.splits, kind))
+        if name:
+            version, n_rows = summary.splits[name]
+            splits[kind] = {"name": name, "version": version, "rows": n_rows}
+    return {"curate_run_id": summary.run_id, "n_prompts": summary.counts.get("prompts"), "n_mined": 0 if mined is None else mined.num_rows,
+            "splits": json.dumps(splits, sort_keys=True)}
+
+
+def curate_config(cfg: LoopConfig, r: int, policy: str | None):
+    """Round r's curate config: the loop's lake and policy, round-named splits, moved seeds."""
+    from flows.config import load_config
+
+    overrides = [f"{key}={json.dumps(value)}" for key, value in cfg.curate.overrides.items()]
+    overrides += [f"lake={json.dumps(cfg.lake)}"] + ([f"model={json.dumps(policy)}"] if policy else [])
+    overrides += [f"splits.{kind}={json.dumps(f'{cfg.name}-r{r}-{kind}')}" for kind in SPLIT_KIND.values()]
+    curate_cfg = load_config(cfg.curate.config, overrides)
+    sources = []
+    for source in curate_cfg.sources:
+        if source.type == "reasoning_gym":
+            source.seed += 7919 * r  # new prompts each round, the same ones when a round is re-run
+            if r > 0 and cfg.curate.fresh_per_source is not None:
+                source.count = cfg.curate.fresh_per_source
+            if source.count:
+                sources.append(source)
+        elif r == 0:  # a file's prompts are curated once; later rounds carry their failures
+            sources.append(source)
+    curate_cfg.sources = sources
+    return curate_cfg
+
+
+def mined_prompts(cfg: LoopConfig, lake: Lake, r: int) -> pa.Table:
+    """Round r's prompts that its policy passed less often than mine.below_pass_rate, hardest first."""
+    from schemas.lake_sql import literal
+
+    limit = f"LIMIT {cfg.mine.max_prompts}" if cfg.mine.max_prompts else ""
+    table = lake.query(f"""
+        SELECT p.* EXCLUDE (run_id) FROM prompts p JOIN prompt_stats s USING (prompt_id)
+        WHERE s.run_id = {literal(run_id(cfg, r, 'curate'))} AND s.pass_rate < {cfg.mine.below_pass_rate}
+        ORDER BY s.pass_rate, p.prompt_id {limit}""")
+    return conform("prompts", table.to_pylist(), run_id="")
+
+
+def registered_split(splits: dict, name: str) -> str | None:
+    """The split the curate run registered as `name` (a DMT mix registers name_stage1/_stage2)."""
+    for candidate in (name, f"{name}_stage1"):
+        if splits.get(candidate, (0, 0))[1] > 0:
+            return candidate
+    return None
+
+
+def train_round(cfg: LoopConfig, lake: Lake, r: int, policy: str, splits: dict, trainers: list[str],
+                log) -> tuple[str, list[str]]:
+    """Each trainer in turn from the last checkpoint; one without rows in its split is skipped."""
+    from flows.commands.train import train_and_record
+
+    checkpoint, run_ids = policy, []
+    for trainer in trainers:
+        split = splits.get(SPLIT_KIND[trainer])
+        if split is None:
+            log(f"  {trainer}: round {r} has no {SPLIT_KIND[trainer]} rows; skipped")
+            continue
+        log(f"  train {trainer} on {split['name']} v{split['version']} ({split['rows']} rows) from {checkpoint}")
+        tcfg = train_config(cfg, trainer, r, checkpoint, split["name"], split["version"])
+        result, _ = train_and_record(trainer, tcfg, lake, parent=cfg.name, run_id=run_id(cfg, r, trainer))
+        checkpoint = str(Path(result.checkpoint).resolve())
+        run_ids.append(result.run_id)
+    return checkpoint, run_ids
+
+
+def train_config(cfg: LoopConfig, trainer: str, r: int, model: str, split: str, version: int | None):
+    """The trainer's config for round r: its YAML and options, then the round's split, model, out."""
+    from trainers.config import load_config
+
+    out = (cfg.work_dir / run_id(cfg, r, trainer)).resolve()  # the folder name is the policy's model name
+    values = {**cfg.train.options.get(trainer, {}), "split": split, "version": version, "model": model,
+              "out": str(out)}
+    return load_config(trainer, cfg.train.configs.get(trainer), values)
+
+
+def evaluate_round(cfg: LoopConfig, lake: Lake, r: int, row: dict, eval_prompts: pa.Table) -> dict:
+    """Held-out scores of the round's checkpoint (and, on round 0, of the policy it started from)."""
+    models = [row["checkpoint"]] + ([row["policy_in"]] if r == 0 else [])
+    scores, evals = {}, []
+    for model in dict.fromkeys(models):
+        score = score_model(cfg, r, model, eval_prompts)
+        scores[model] = score.accuracy
+        evals += [{"loop_id": cfg.name, "round": r, "model": model, "task": task, "n": n, "n_correct": c,
+                   "pass_rate": c / n} for task, (n, c) in score.per_task.items()]
+    lake.commit({"loop_evals": evals}, run_id=cfg.name)
+    before = scores.get(row["policy_in"]) if r == 0 else previous_score(lake, cfg, r)
+    return {"eval_pass_rate": scores[row["checkpoint"]], "eval_pass_rate_in": before}
+
+
+def score_model(cfg: LoopConfig, r: int, model: str, eval_prompts: pa.Table):
+    """Load `model` with the curate backend and score it on the held-out prompts."""
+    from curation.backends import Sampling, load_backend
+    from flows.heldout import evaluate
+    from flows.progress import stage_bar
+
+    curate_cfg = curate_config(cfg, r, model)
+    sampling = Sampling(k=1, temperature=cfg.eval.temperature, max_tokens=cfg.eval.max_tokens, seed=cfg.eval.seed)
+    backend = load_backend(curate_cfg.backend, model, seed=cfg.eval.seed, options=curate_cfg.backend_options)
+    try:
+        with stage_bar(f"eval {Path(model).name}", eval_prompts.num_rows) as advance:
+            return evaluate(backend, eval_prompts, curate_cfg.prompt_format, sampling, progress=advance)
+    finally:
+        backend.close()
+
+
+def previous_score(lake: Lake, cfg: LoopConfig, r: int) -> float | None:
+    from schemas.lake_sql import literal
+
+    rows = lake.query(f"SELECT eval_pass_rate FROM loop_rounds WHERE loop_id = {literal(cfg.name)} "
+                      f"AND round = {r - 1}").to_pylist()
+    return rows[0]["eval_pass_rate"] if rows else None
+
+
+def previous_rounds(lake: Lake, cfg: LoopConfig) -> dict[int, dict]:
+    """This loop's rounds so far; a ConfigError if it ran before with another config."""
+    if not lake.exists():
+        return {}
+    from schemas.lake_sql import literal
+
+    runs = lake.query(f"SELECT config FROM runs WHERE run_id = {literal(cfg.name)} AND kind = 'loop'").to_pylist()
+    if runs:
+        before, now_ = json.loads(runs[0]["config"]), json.loads(cfg.model_dump_json())
+        changed = sorted(k for k in set(before) | set(now_) if k not in RESUMABLE_KEYS and before.get(k) != now_.get(k))
+        if changed:
+            raise ConfigError(f"loop '{cfg.name}' already ran in {lake} with other settings "
+                              f"({', '.join(changed)} changed); give it a new name to start afresh")
+    table = lake.query(f"SELECT * FROM loop_rounds WHERE loop_id = {literal(cfg.name)}")
+    return {row["round"]: row for row in table.to_pylist()}
+
+
+def save_round(lake: Lake, row: dict) -> None:
+    lake.commit({"loop_rounds": [row]}, run_id=row["loop_id"])
+
+
+def record_loop(lake: Lake, cfg: LoopConfig, status: str, started: datetime, detail: str = "") -> None:
+    """The loop's own `runs` row (kind loop); its curate and train runs name it as parent."""
+    lake.commit({"runs": [{"run_id": cfg.name, "kind": "loop", "config": cfg.model_dump_json(), "started": started,
+                           "finished": None if status == "running" else now(), "status": status,
+                           "parent_run_id": None, "detail": detail}]})
+
+
+def run_id(cfg: LoopConfig, r: int, stage: str) -> str:
+    return f"{cfg.name}-r{r}-{stage}"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
