@@ -25,7 +25,7 @@ MODEST = {
     "training": ["--steps", "4", "--batch-size", "4", "--max-length", "256", "--threads", "1"],
     "dedup": ["--docs", "20000", "--datasketch-docs", "2000", "--sample", "500"],
     "orchestration": [],
-    "sql_rollouts": ["--rows", "2000000", "--prompts", "20000"],
+    "sql_rollouts": ["--rows", "10000000", "--prompts", "100000"],
     "adaptive_sampling": ["--backend", "vllm", "--prompts", "32", "--max-tokens", "96"],
 }
 
@@ -136,7 +136,8 @@ def _number(value) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=list(EXTRACT), help="run just these")
+    parser.add_argument("--only", nargs="+", choices=list(EXTRACT),
+                        help="run just these; the others' entries in --out are kept")
     parser.add_argument("--skip", nargs="+", choices=list(EXTRACT), default=[], help="leave these out")
     parser.add_argument("--full", action="store_true", help="each benchmark's default (large) sizes")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per benchmark")
@@ -155,8 +156,14 @@ def main() -> None:
             entries.append({"name": name, "error": error, **context})
             continue
         entries.extend({**e, **context} for e in EXTRACT[name](result))
-    args.out.write_text(json.dumps({**stamp, "sizes": "full" if args.full else MODEST, "entries": entries,
-                                    "raw": raw}, indent=1, default=str) + "\n")
+    sizes = {n: "full" if args.full else MODEST[n] for n in names}
+    if args.only and args.out.exists():  # keep the other benchmarks' last results
+        before = json.loads(args.out.read_text())
+        entries = [e for e in before.get("entries", []) if e.get("benchmark") not in names] + entries
+        raw = {**{k: v for k, v in before.get("raw", {}).items() if k not in names}, **raw}
+        sizes = {**{k: v for k, v in (before.get("sizes") or {}).items() if k not in names}, **sizes}
+    args.out.write_text(json.dumps({**stamp, "sizes": sizes, "entries": entries, "raw": raw},
+                                   indent=1, default=str) + "\n")
     print(table(entries))
 
 

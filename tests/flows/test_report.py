@@ -60,9 +60,12 @@ def _rows() -> dict[str, list[dict]]:
 def full_lake(tmp_path_factory):
     lake = Lake(tmp_path_factory.mktemp("report") / "lake")
     lake.commit(_rows(), run_id="r1")
-    # loop_rounds belongs to the loop feature; made here with SQL so no table spec is registered.
-    lake.query("CREATE TABLE loop_rounds AS SELECT * FROM (VALUES (1, 0.2, 'a'), (2, 0.35, 'b'), "
-               "(3, 0.5, 'c')) AS t(round, eval_score, run_id)", write=True)
+    from schemas.tables import TABLES
+
+    blank = dict.fromkeys(TABLES["loop_rounds"].schema.names)
+    lake.commit({"loop_rounds": [{**blank, "loop_id": "l", "round": r, "status": "completed", "n_prompts": 10,
+                                  "n_mined": r, "eval_pass_rate": score}
+                                 for r, score in enumerate([0.2, 0.35, 0.5])]}, run_id="l")
     return lake
 
 
@@ -99,7 +102,7 @@ def test_empty_lake_gives_notes_not_errors(tmp_path, capsys):
     assert main(["report", "--lake", str(lake.location), "--out", str(out)]) == 0
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.count("Skipped:") == len(PANELS)
-    assert "table splits is empty" in page and "loop_rounds is not in this lake yet" in page
+    assert "table splits is empty" in page and "table loop_rounds is empty" in page
     assert not list(out.glob("*.png"))
     assert "skipped loop_rounds" in capsys.readouterr().out
 
