@@ -146,6 +146,17 @@ def record_run(lake: Lake, run_id: str, config_json: str, started, status: str, 
                            "detail": detail}]})
 
 
+def close_dead_runs(lake: Lake) -> None:
+    """Holding a local lake's run lock, no other curate run is alive: a row still 'running' is a
+    run that was killed. (A shared PostgreSQL lake may have live runs on other hosts: left as is.)"""
+    if lake.where.is_postgres or not lake.exists():
+        return
+    dead = lake.query("SELECT * FROM runs WHERE kind = 'curate' AND status = 'running'").to_pylist()
+    if dead:
+        lake.commit({"runs": [{**row, "status": "interrupted", "detail": "ended without recording an outcome "
+                               "(killed); found by the next run"} for row in dead]})
+
+
 def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts: pa.Table | None = None,
                  parent: str | None = None) -> RunSummary:
     """Validate inputs and model, take the lake's run lock, load the engine once, run the flow.
@@ -166,6 +177,7 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     lake = Lake(cfg.lake)
     with run_lock(workdir(lake)):
         t0 = time.monotonic()
+        close_dead_runs(lake)
         if cfg.executor.type == "ray":  # workers load their own engines; the driver loads one lazily
             backend = engine_spec(cfg.backend, cfg.model, cfg.sampling.seed, cfg.backend_options)
         else:

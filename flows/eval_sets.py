@@ -4,7 +4,6 @@ A source is "bundled" (every data/eval/*.jsonl shipped with warmstart), a file (
 file stem) or a folder of such files. Each record needs a `question` or `prompt` text field.
 """
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -58,22 +57,9 @@ def _files(source: str | Path) -> list[Path]:
 
 
 def _read_jsonl(path: Path) -> list[str]:
-    texts = []
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"invalid UTF-8 at byte {exc.start}", path=path, line=number) from exc
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})",
-                                 path=path, line=number) from exc
-            texts.append(_text(record, path, number))
-    return texts
+    from flows.sources import jsonl_records
+
+    return [_text(record, path, number) for number, record in jsonl_records(path)]
 
 
 def _read_parquet(path: Path) -> list[str]:

@@ -48,7 +48,8 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
             rows[r] = row
             policy = row["checkpoint"]
     except BaseException as exc:
-        record_loop(lake, cfg, "failed", started, str(exc)[:500])
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        record_loop(lake, cfg, status, started, f"{type(exc).__name__}: {exc}"[:500])
         raise
     record_loop(lake, cfg, "completed", started)
     return [rows[r] for r in sorted(rows) if r < cfg.rounds]

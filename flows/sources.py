@@ -107,7 +107,8 @@ def _mapped_row(record: dict, src, task: str, origin: str, line: int) -> dict:
     return _row(origin, task, prompt, answer, src.verifier, metadata, src.split_guard)
 
 
-def _jsonl_records(path: Path):
+def jsonl_records(path: Path):
+    """(line number, parsed object) per non-blank line; InputError names the file and line."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -133,7 +134,7 @@ def load_file(src: FileSource) -> pa.Table:
     if not path.exists():
         raise InputError("file not found", path=path)
     if src.type == "jsonl":
-        return _records_to_table(_jsonl_records(path), src, f"jsonl:{path.name}")
+        return _records_to_table(jsonl_records(path), src, f"jsonl:{path.name}")
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:

@@ -1,5 +1,7 @@
 """`warmstart loop CONFIG`: the closed loop, curate → train → evaluate → mine, round after round."""
 
+from pathlib import Path
+
 from flows.cli import add_lake_argument
 
 EXAMPLES = """examples:
@@ -39,7 +41,7 @@ def handle(args) -> int:
         table.add_column(column)
     for row in rows:
         table.add_row(str(row["round"]), str(row["n_prompts"]), str(row["n_mined"]), row["train_run_ids"] or "-",
-                      _rate(row["eval_pass_rate_in"]), _rate(row["eval_pass_rate"]), row["checkpoint"])
+                      _rate(row["eval_pass_rate_in"]), _rate(row["eval_pass_rate"]), Path(row["checkpoint"]).name)
     console.print(table)
     return 0
 

@@ -92,6 +92,7 @@ def test_a_stopped_loop_continues_at_its_unfinished_stage(tmp_path, model, monke
     monkeypatch.setattr(train_command, "train_and_record", stop_at_dpo)
     assert main(["loop", str(config)]) == 130
     capsys.readouterr()
+    assert rows(Lake(tmp_path / "lake"), "SELECT status FROM runs WHERE kind = 'loop'") == [{"status": "interrupted"}]
     lake = Lake(tmp_path / "lake")
     assert [(r["round"], r["status"]) for r in rows(lake, "SELECT * FROM loop_rounds ORDER BY round")] == [
         (0, "completed"), (1, "curated")]

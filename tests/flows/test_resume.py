@@ -149,7 +149,7 @@ def test_kill_9_mid_generation_then_rerun_gives_the_uninterrupted_rows(tmp_path,
     assert lake.query("SELECT count(*) = count(DISTINCT generation_id) AS unique FROM generations").to_pylist() \
         == [{"unique": True}]
     runs = lake.query("SELECT status FROM runs WHERE kind = 'curate' ORDER BY started").column(0).to_pylist()
-    assert runs[-1] == "completed" and runs[0] in ("running", "interrupted", "failed")
+    assert runs == ["interrupted", "completed"], "the killed run is marked once the next run holds the lock"
 
 
 def test_rerun_of_a_finished_run_samples_nothing_and_changes_no_rows(uninterrupted, tmp_path):
