@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 MODEST = {
     "generation": [],  # fixed sizes: 64 prompts x 4 samples (vLLM), 8 prompts (HF)
     "training": ["--steps", "4", "--batch-size", "4", "--max-length", "256", "--threads", "1"],
-    "dedup": ["--docs", "20000", "--datasketch-docs", "2000", "--sample", "500"],
+    "dedup": ["--docs", "100000", "--datasketch-docs", "10000", "--sample", "2000"],
     "orchestration": [],
     "sql_rollouts": ["--rows", "10000000", "--prompts", "100000"],
     "adaptive_sampling": ["--backend", "vllm", "--prompts", "32", "--max-tokens", "96"],

@@ -3,6 +3,7 @@
 Reads like the recipe it is; the steps live in curation/, their composition in flows/stages/.
 """
 
+import contextlib
 import functools
 import json
 import time
@@ -146,6 +147,19 @@ def record_run(lake: Lake, run_id: str, config_json: str, started, status: str, 
                            "detail": detail}]})
 
 
+@contextlib.contextmanager
+def flow_settings():
+    """Without a Prefect server (the ephemeral API of a CLI run) nothing watches flow-run
+    heartbeats, and stopping their thread costs up to a second per run: turn them off there."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def close_dead_runs(lake: Lake) -> None:
     """Holding a local lake's run lock, no other curate run is alive: a row still 'running' is a
     run that was killed. (A shared PostgreSQL lake may have live runs on other hosts: left as is.)"""
@@ -184,7 +198,8 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
             backend = load_backend(cfg.backend, cfg.model, seed=cfg.sampling.seed, options=cfg.backend_options)
         flow_fn = curate_flow.with_options(task_runner=task_runner_for(cfg.executor))
         try:
-            summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent)
+            with flow_settings():
+                summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent)
         finally:
             backend.close()
         summary.seconds = time.monotonic() - t0
