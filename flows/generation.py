@@ -17,6 +17,7 @@ from flows.progress import stage_bar
 from flows.staging import GenerationStage
 from schemas.ids import content_id
 from schemas.lake import Lake
+from schemas.lake_sql import literal
 
 
 def workdir(lake: Lake) -> Path:
@@ -71,10 +72,10 @@ def existing_generations(lake: Lake, prompts: pa.Table, model: str, sampling: Sa
     ids = pa.array(prompts.column("prompt_id"))
     found = []
     if lake.exists():
-        table = lake.read("generations").drop_columns(["run_id"])  # staged rows carry none yet
-        mask = pc.and_(pc.is_in(table.column("prompt_id"), value_set=ids),
-                       pc.equal(table.column("sampling"), sampling.record()))
-        found.append(table.filter(pc.and_(mask, pc.equal(table.column("model"), model))))
+        # Only this model's samples with these settings are read; staged rows carry no run_id yet.
+        where = f"model = {literal(model)} AND sampling = {literal(sampling.record())}"
+        table = lake.read("generations", where=where).drop_columns(["run_id"])
+        found.append(table.filter(pc.is_in(table.column("prompt_id"), value_set=ids)))
     staged = stage.read()
     if staged is not None:
         found.append(staged.select(found[0].column_names) if found else staged)

@@ -35,8 +35,8 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
     policy = cfg.model or first.model
     if first.backend != "openai":
         resolve_model(policy)
-    for trainer in {*cfg.train.first, *cfg.train.later}:
-        train_config(cfg, trainer, 0, policy, "check", None)
+    for trainer in {*cfg.train.first, *cfg.train.later}:  # trainer options are checked up front too
+        train_config(cfg, trainer, 0, policy, "any-split", None)
     rows, started = previous_rounds(lake, cfg), now()
     record_loop(lake, cfg, "running", started)
     try:
