@@ -214,14 +214,20 @@ def plot_loop_rounds(table: pa.Table) -> Figure:
               and _is_number(table.schema.field(n).type)][:MAX_PANELS]
     if not values:
         raise NothingToPlot(f"loop_rounds has no numeric columns to plot (columns: {', '.join(names)})")
-    rows = table.to_pylist()
-    if round_col:
-        rows.sort(key=lambda r: (r[round_col] is None, r[round_col] or 0))
-    x = [r[round_col] for r in rows] if round_col else list(range(len(rows)))
+    loops = defaultdict(list)  # one line per loop: several loops can share a lake
+    for row in table.to_pylist():
+        loops[row.get("loop_id") or ""].append(row)
     figure, axes = _grid(len(values))
     for ax, name in zip(axes, values):
-        ax.plot(x, [None if r[name] is None else float(r[name]) for r in rows], marker="o")
+        for loop_id, rows in sorted(loops.items()):
+            if round_col:
+                rows.sort(key=lambda r: (r[round_col] is None, r[round_col] or 0))
+            x = [r[round_col] for r in rows] if round_col else list(range(len(rows)))
+            ax.plot(x, [None if r[name] is None else float(r[name]) for r in rows], marker="o", label=loop_id)
         ax.set(title=name, xlabel=round_col or "row")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(loops) > 1:
+            ax.legend(fontsize=7)
     figure.suptitle("Loop rounds")
     return figure
 
