@@ -189,8 +189,6 @@ def test_train_via_prefect_runs_on_the_worker(server, worker, model, tmp_path, m
     sys.path.insert(0, str(Path(__file__).parents[1] / "trainers"))
     from tiny_models import add_split, sft_rows
 
-    from flows.cli import main
-
     monkeypatch.chdir(tmp_path)
     lake = Lake(tmp_path / "lake")
     version = add_split(lake, "warm", "sft", sft_rows(4))
