@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from curation import generate, verifiers
 from curation.backends.base import Sampling
+from flows.executor import cut_shards, generate_parallel
 from flows.progress import stage_bar
 from flows.staging import GenerationStage
 from schemas.ids import content_id
@@ -93,15 +94,12 @@ def generate_stage(backend, lake: Lake, prompts: pa.Table, cfg,
     todo = sum(len(rows) for rows in work.values())
     parts = [have] if have is not None else []
     with stage_bar("generate", todo) as advance:
-        if cfg.executor.type == "ray" and work:
-            from flows.executor import generate_parallel
-
-            parts.extend(generate_parallel(backend, prompts, work, cfg, sampling, stage, advance, cfg.executor))
-            work = {}
-        for indices, rows in work.items():
-            for start in range(0, len(rows), cfg.shard_size):
-                shard = prompts.take(rows[start:start + cfg.shard_size])
-                parts.append(generate_shard(backend, shard, cfg, sampling, list(indices), stage, advance))
+        if cfg.executor.type == "ray":
+            if work:
+                parts.extend(generate_parallel(backend, prompts, work, cfg, sampling, stage, advance, cfg.executor))
+        else:
+            for indices, rows in cut_shards(work, cfg.shard_size):
+                parts.append(generate_shard(backend, prompts.take(rows), cfg, sampling, list(indices), stage, advance))
     table = pa.concat_tables([p.select(parts[-1].column_names) for p in parts]) if parts else None
     return table, todo
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from flows.loop_config import LoopConfig
 from schemas.errors import ConfigError
 from schemas.lake import Lake
+from schemas.lake_sql import literal
 from schemas.validate import conform
 
 SPLIT_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}  # trainer -> split kind it trains on
@@ -39,14 +40,15 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
         train_config(cfg, trainer, 0, policy, "any-split", None)
     rows, started = previous_rounds(lake, cfg), now()
     record_loop(lake, cfg, "running", started)
+    score = None  # the held-out score of `policy`, once measured
     try:
         for r in range(cfg.rounds):
             row = rows.get(r) or new_round(cfg, r, policy)
             if row["status"] != "completed":
                 log(f"loop {cfg.name}: round {r + 1}/{cfg.rounds} ({row['status']})")
-                row = run_round(cfg, lake, row, eval_prompts, log)
+                row = run_round(cfg, lake, row, eval_prompts, score, log)
             rows[r] = row
-            policy = row["checkpoint"]
+            policy, score = row["checkpoint"], row["eval_pass_rate"]
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         record_loop(lake, cfg, status, started, f"{type(exc).__name__}: {exc}"[:500])
@@ -63,8 +65,10 @@ def new_round(cfg: LoopConfig, r: int, policy: str) -> dict:
     return {**row, "loop_id": cfg.name, "round": r, "status": "started", "policy_in": policy, "started": now()}
 
 
-def run_round(cfg: LoopConfig, lake: Lake, row: dict, eval_prompts: pa.Table, log) -> dict:
-    """The stages of one round that are not done yet; each ends in a loop_rounds commit."""
+def run_round(cfg: LoopConfig, lake: Lake, row: dict, eval_prompts: pa.Table, score_in: float | None,
+              log) -> dict:
+    """The stages of one round that are not done yet; each ends in a loop_rounds commit.
+    score_in is the held-out score of the policy the round starts from (None on round 0)."""
     r = row["round"]
     if row["status"] == "started":
         row.update(curate_round(cfg, lake, r, row["policy_in"]), status="curated")
@@ -76,7 +80,7 @@ def run_round(cfg: LoopConfig, lake: Lake, row: dict, eval_prompts: pa.Table, lo
         save_round(lake, row)
     if row["status"] == "trained":
         log(f"  evaluate on {eval_prompts.num_rows} held-out prompts")
-        row.update(evaluate_round(cfg, lake, r, row, eval_prompts), status="completed", finished=now())
+        row.update(evaluate_round(cfg, lake, r, row, eval_prompts, score_in), status="completed", finished=now())
         save_round(lake, row)
     return row
 
@@ -94,8 +98,8 @@ def curate_round(cfg: LoopConfig, lake: Lake, r: int, policy: str) -> dict:
         if name:
             version, n_rows = summary.splits[name]
             splits[kind] = {"name": name, "version": version, "rows": n_rows}
-    return {"curate_run_id": summary.run_id, "n_prompts": summary.counts.get("prompts"), "n_mined": 0 if mined is None else mined.num_rows,
-            "splits": json.dumps(splits, sort_keys=True)}
+    return {"curate_run_id": summary.run_id, "n_prompts": summary.counts.get("prompts"),
+            "n_mined": 0 if mined is None else mined.num_rows, "splits": json.dumps(splits, sort_keys=True)}
 
 
 def curate_config(cfg: LoopConfig, r: int, policy: str | None):
@@ -122,8 +126,6 @@ def curate_config(cfg: LoopConfig, r: int, policy: str | None):
 
 def mined_prompts(cfg: LoopConfig, lake: Lake, r: int) -> pa.Table:
     """Round r's prompts that its policy passed less often than mine.below_pass_rate, hardest first."""
-    from schemas.lake_sql import literal
-
     limit = f"LIMIT {cfg.mine.max_prompts}" if cfg.mine.max_prompts else ""
     table = lake.query(f"""
         SELECT p.* EXCLUDE (run_id) FROM prompts p JOIN prompt_stats s USING (prompt_id)
@@ -169,27 +171,29 @@ def train_config(cfg: LoopConfig, trainer: str, r: int, model: str, split: str, 
     return load_config(trainer, cfg.train.configs.get(trainer), values)
 
 
-def evaluate_round(cfg: LoopConfig, lake: Lake, r: int, row: dict, eval_prompts: pa.Table) -> dict:
-    """Held-out scores of the round's checkpoint (and, on round 0, of the policy it started from)."""
-    models = [row["checkpoint"]] + ([row["policy_in"]] if r == 0 else [])
+def evaluate_round(cfg: LoopConfig, lake: Lake, r: int, row: dict, eval_prompts: pa.Table,
+                   score_in: float | None) -> dict:
+    """Held-out scores of the round's checkpoint (and of the policy it started from, when that
+    was not scored yet: the base model on round 0)."""
+    models = [row["checkpoint"]] + ([row["policy_in"]] if score_in is None else [])
+    curate_cfg = curate_config(cfg, r, None)  # backend, its options and the prompt format
     scores, evals = {}, []
     for model in dict.fromkeys(models):
-        score = score_model(cfg, r, model, eval_prompts)
+        score = score_model(cfg, curate_cfg, model, eval_prompts)
         scores[model] = score.accuracy
         evals += [{"loop_id": cfg.name, "round": r, "model": model, "task": task, "n": n, "n_correct": c,
                    "pass_rate": c / n} for task, (n, c) in score.per_task.items()]
     lake.commit({"loop_evals": evals}, run_id=cfg.name)
-    before = scores.get(row["policy_in"]) if r == 0 else previous_score(lake, cfg, r)
+    before = scores[row["policy_in"]] if score_in is None else score_in
     return {"eval_pass_rate": scores[row["checkpoint"]], "eval_pass_rate_in": before}
 
 
-def score_model(cfg: LoopConfig, r: int, model: str, eval_prompts: pa.Table):
+def score_model(cfg: LoopConfig, curate_cfg, model: str, eval_prompts: pa.Table):
     """Load `model` with the curate backend and score it on the held-out prompts."""
     from curation.backends import Sampling, load_backend
     from flows.heldout import evaluate
     from flows.progress import stage_bar
 
-    curate_cfg = curate_config(cfg, r, model)
     sampling = Sampling(k=1, temperature=cfg.eval.temperature, max_tokens=cfg.eval.max_tokens, seed=cfg.eval.seed)
     backend = load_backend(curate_cfg.backend, model, seed=cfg.eval.seed, options=curate_cfg.backend_options)
     try:
@@ -199,20 +203,10 @@ def score_model(cfg: LoopConfig, r: int, model: str, eval_prompts: pa.Table):
         backend.close()
 
 
-def previous_score(lake: Lake, cfg: LoopConfig, r: int) -> float | None:
-    from schemas.lake_sql import literal
-
-    rows = lake.query(f"SELECT eval_pass_rate FROM loop_rounds WHERE loop_id = {literal(cfg.name)} "
-                      f"AND round = {r - 1}").to_pylist()
-    return rows[0]["eval_pass_rate"] if rows else None
-
-
 def previous_rounds(lake: Lake, cfg: LoopConfig) -> dict[int, dict]:
     """This loop's rounds so far; a ConfigError if it ran before with another config."""
     if not lake.exists():
         return {}
-    from schemas.lake_sql import literal
-
     runs = lake.query(f"SELECT config FROM runs WHERE run_id = {literal(cfg.name)} AND kind = 'loop'").to_pylist()
     if runs:
         before, now_ = json.loads(runs[0]["config"]), json.loads(cfg.model_dump_json())
