@@ -1,31 +1,29 @@
 """Trainer configs: one pydantic model per trainer, read from YAML, then overridden by CLI flags.
 
-    cfg = load_config("sft", "configs/train_sft.yaml", {"max_steps": 20})
+    cfg = load_config("sft", "configs/train_sft.yaml", {"max_steps": 20}, ["lora.r=8"])
 """
 
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from schemas.config import StrictModel, apply_overrides, read_yaml, validate_model
 from schemas.errors import ConfigError
 
 
-class LoraOptions(BaseModel):
+class LoraOptions(StrictModel):
     """Low-rank adapters (needs the `lora` extra: peft); the saved checkpoint is merged."""
 
-    model_config = ConfigDict(extra="forbid")
     r: int = Field(16, ge=1, le=1024, description="adapter rank")
     alpha: int = Field(32, ge=1, description="scaling numerator (lora_alpha)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
     target_modules: list[str] | str = Field("all-linear", description="module names or 'all-linear'")
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(StrictModel):
     """Options every trainer shares: data, model, device, optimisation, evaluation, saving."""
 
-    model_config = ConfigDict(extra="forbid")
     split: str | None = Field(None, description="lake split to train on (see `warmstart splits`)")
     version: int | None = Field(None, ge=0, description="split version; latest when unset")
     data: str | None = Field(None, description="exported Parquet/JSONL file or directory instead of a lake split")
@@ -112,30 +110,16 @@ class GRPOConfig(TrainConfig):
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "dpo": DPOConfig, "grpo": GRPOConfig}
 
 
-def load_config(trainer: str, path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """The trainer's config from YAML `path` (optional) with `overrides` (unset values skipped)."""
+def load_config(trainer: str, path: str | Path | None = None, values: dict | None = None,
+                overrides: list[str] | None = None) -> TrainConfig:
+    """The trainer's config: YAML `path` (optional), then `values` (None skipped), then dotted
+    `key.path=value` overrides (as `--set`)."""
     if trainer not in CONFIGS:
         raise ConfigError(f"unknown trainer '{trainer}'; trainers: {', '.join(CONFIGS)}")
-    values = _read_yaml(path) if path else {}
-    named = values.pop("trainer", trainer)
+    raw = read_yaml(path) if path else {}
+    named = raw.pop("trainer", trainer)
     if named != trainer:
         raise ConfigError(f"{path}: config is for trainer '{named}', not '{trainer}'")
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return CONFIGS[trainer](**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path or 'options'}: {problems}") from None
-
-
-def _read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} not found")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of options, got {type(values).__name__}")
-    return values
+    raw.update({k: v for k, v in (values or {}).items() if v is not None})
+    apply_overrides(raw, overrides or [])
+    return validate_model(CONFIGS[trainer], raw, path or "options")
