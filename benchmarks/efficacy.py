@@ -100,7 +100,7 @@ def curate(cfg: EfficacyConfig, lake_dir: Path):
 
 def split_name(lake, kind: str, wanted: str) -> str:
     """The registered split for `kind` (a DMT mix registers <name>_stage1/2: take stage 1)."""
-    from schemas.splits import list_splits
+    from schemas.split_registry import list_splits
 
     names = set(list_splits(lake).column("split_name").to_pylist())
     for candidate in (wanted, f"{wanted}_stage1"):
@@ -266,7 +266,7 @@ def main() -> None:
 def run_setup(cfg: EfficacyConfig, work: Path, state: State) -> dict:
     """Curate (once), evaluate the base model, and prepare what every seed needs."""
     from schemas.lake import Lake
-    from schemas.splits import read_split
+    from schemas.split_registry import read_split
 
     lake_dir = work / "lake"
     print("[efficacy] curating", file=sys.stderr, flush=True)
@@ -299,7 +299,7 @@ def run_setup(cfg: EfficacyConfig, work: Path, state: State) -> dict:
 
 def curate_facts(lake, splits: dict, curated: list[dict], cfg: EfficacyConfig) -> dict:
     """Split sizes, SFT tokens and origins, the train prompt pool, and leaks into the eval set."""
-    from schemas.splits import read_split
+    from schemas.split_registry import read_split
 
     texts = set(eval_prompts(cfg.eval.prompts_per_task).column("prompt").to_pylist())
     train = lake.read("prompts", where="split_guard = 'train' AND source LIKE 'reasoning_gym:%'")

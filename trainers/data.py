@@ -14,7 +14,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from schemas.errors import InputError, SplitError
-from schemas.splits import read_split
+from schemas.split_registry import read_split
 from schemas.tables import ROW_ID, SPLIT_KINDS
 
 TRAINER_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}

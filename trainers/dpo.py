@@ -10,7 +10,7 @@ from schemas.errors import SplitError
 from trainers.collate import collate, completion_sequence, encode_preference
 from trainers.config import DPOConfig
 from trainers.logprobs import label_logps
-from trainers.loop import autocast
+from trainers.fit import autocast
 from trainers.losses import dpo_loss, sequence_logps
 from trainers.sft import epoch_order
 

@@ -16,7 +16,7 @@ from schemas.errors import SplitError
 from trainers.collate import completion_sequence, collate, encode_prompt, per_sequence
 from trainers.config import GRPOConfig
 from trainers.logprobs import label_logps
-from trainers.loop import autocast
+from trainers.fit import autocast
 from trainers.losses import group_advantages, grpo_loss, length_penalty, zero_variance_groups
 from trainers.sft import epoch_order
 

@@ -18,7 +18,7 @@ from schemas.errors import ConfigError, DeviceError, ModelError
 from trainers.checkpoint import checkpoint_meta, list_checkpoints, save_final
 from trainers.config import TrainConfig
 from trainers.data import SplitData, load_split
-from trainers.loop import MetricsCallback, train_loop
+from trainers.fit import MetricsCallback, fit
 
 CHECKPOINTS = Path("checkpoints")
 
@@ -205,13 +205,13 @@ def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback |
         recipe.setup(model, p.device, p.bf16)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
-    loop = train_loop(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
-                      meta=meta, on_metrics=on_metrics)
-    lineage = {**p.lineage, "run_id": run_id, "steps": loop.steps, "rows_used": recipe.n_examples,
+    fitted = fit(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
+                 meta=meta, on_metrics=on_metrics)
+    lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_examples,
                "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from")}
     save_final(p.out_dir, model, p.tokenizer, lineage)
-    return TrainResult(run_id, p.out_dir, loop.steps, time.perf_counter() - started, loop.tokens_per_s,
-                       loop.last_metrics, lineage, model=model)
+    return TrainResult(run_id, p.out_dir, fitted.steps, time.perf_counter() - started, fitted.tokens_per_s,
+                       fitted.last_metrics, lineage, model=model)
 
 
 def train(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str = "local",

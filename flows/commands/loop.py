@@ -28,8 +28,8 @@ def register(sub) -> None:
 def handle(args) -> int:
     from rich.table import Table
 
-    from flows.loop import run_loop
-    from flows.loop_config import load_loop_config
+    from flows.closed_loop import run_loop
+    from flows.closed_loop_config import load_loop_config
     from flows.progress import console
 
     overrides = list(args.overrides) + ([f"lake={args.lake}"] if args.lake else [])

@@ -3,7 +3,7 @@
 from flows.cli import add_lake_argument
 from flows.commands.sql import write_result
 from schemas.lake import Lake
-from schemas.splits import list_splits
+from schemas.split_registry import list_splits
 
 
 def register(sub) -> None:

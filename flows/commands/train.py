@@ -1,20 +1,14 @@
-"""`warmstart train sft|dpo|grpo --split NAME`: train on a curated split, record the run and metrics.
-
-Everything is checked before the lake is touched (bad input writes nothing). Then the run is
-recorded as "running", and at the end as "completed" or "failed" with all its metrics in one
-commit: `runs.config` holds the split name, version and lake snapshot the checkpoint came from.
-"""
+"""`warmstart train sft|dpo|grpo --split NAME`: train on a curated split, record the run and metrics
+(flows/training.py)."""
 
 import argparse
 import json
-import uuid
 from pathlib import Path
-from datetime import datetime, timezone
 
 import yaml
 
 from flows.cli import add_lake_argument
-from schemas.errors import ConfigError, WarmstartError
+from schemas.errors import ConfigError
 from schemas.lake import Lake
 
 TRAINERS = {"sft": "supervised fine-tuning on an sft split (messages)",
@@ -119,6 +113,8 @@ def handle(args) -> int:
     cfg = load_config(args.trainer, args.config, overrides)  # bad options fail here, before any submit
     if args.via_prefect:
         return submit_via_prefect(args, overrides)
+    from flows.training import train_and_record
+
     result, recorded = train_and_record(args.trainer, cfg, Lake(args.lake), parent=args.parent)
     _print_summary(args.trainer, result, recorded)
     return 0
@@ -144,50 +140,6 @@ def submit_via_prefect(args, overrides: dict) -> int:
         return 0
     print(f"state: {run.state.name}")
     return 0 if run.state.is_completed() else 1
-
-
-def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None, run_id: str | None = None):
-    """Check, train, and record the run (kind "train") with its metrics; returns (result, recorded).
-
-    Bad input raises before the lake is touched. The run is recorded whenever it trains from a
-    split (or the lake exists): "running" first, then "completed" or "failed" with all metrics.
-    """
-    from trainers.run import execute, prepare_run
-
-    run_id = run_id or uuid.uuid4().hex[:12]
-    prepared = prepare_run(trainer, cfg, lake=lake, run_id=run_id)  # bad input stops here
-    record = bool(cfg.split or cfg.eval_split) or lake.exists()
-    parent = parent or prepared.lineage.get("resumed_run_id")
-    started = datetime.now(timezone.utc)
-    config_json = json.dumps(prepared.lineage, sort_keys=True, default=str)
-    if record:
-        _record(lake, run_id, config_json, started, "running", parent)
-    metrics: list[dict] = []
-
-    def collect(step: int, values: dict) -> None:
-        metrics.extend({"run_id": run_id, "step": step, "metric": k, "value": float(v)} for k, v in values.items())
-
-    try:
-        result = execute(prepared, run_id=run_id, on_metrics=collect)
-    except BaseException as exc:
-        if record:
-            detail = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-            _record(lake, run_id, config_json, started, "failed", parent, detail[:500], metrics)
-        if isinstance(exc, Exception) and not isinstance(exc, WarmstartError):
-            raise WarmstartError(f"training failed: {type(exc).__name__}: {exc}") from exc
-        raise
-    if record:
-        _record(lake, run_id, config_json, started, "completed", parent, str(result.checkpoint.resolve()), metrics)
-    return result, record
-
-
-def _record(lake, run_id, config_json, started, status, parent, detail="", metrics=None) -> None:
-    finished = None if status == "running" else datetime.now(timezone.utc)
-    tables = {"runs": [{"run_id": run_id, "kind": "train", "config": config_json, "started": started,
-                        "finished": finished, "status": status, "parent_run_id": parent, "detail": detail}]}
-    if metrics:
-        tables["train_metrics"] = metrics
-    lake.commit(tables, run_id=run_id)
 
 
 def _print_summary(trainer: str, result, recorded: bool) -> None:

@@ -29,7 +29,7 @@ def test_every_shipped_config_loads(name):
         assert load_efficacy_config(path, quick=False).seeds
         assert load_efficacy_config(path, quick=True).seeds
     elif kind == "loop":
-        from flows.loop_config import load_loop_config
+        from flows.closed_loop_config import load_loop_config
 
         assert load_loop_config(path).rounds >= 1
     else:

@@ -18,7 +18,7 @@ import pytest
 
 from flows.cli import main
 from schemas.lake import Lake
-from schemas.splits import register_split
+from schemas.split_registry import register_split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROWS = 60_000  # per table and commit: big enough that a commit takes a visible fraction of a second

@@ -6,7 +6,7 @@ import pytest
 
 from schemas.errors import ConfigError
 from trainers.config import DPOConfig, GRPOConfig, SFTConfig, load_config
-from trainers.loop import lr_factor
+from trainers.fit import lr_factor
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

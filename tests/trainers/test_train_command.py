@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from flows.cli import main
-from schemas.splits import register_split
+from schemas.split_registry import register_split
 from tiny_models import add_split, digit_preference_rows, digit_sft_rows
 
 
@@ -41,12 +41,12 @@ def test_train_records_the_run_lineage_and_metrics(splits, digit_model_dir, tmp_
 
 
 def test_failed_training_is_recorded_as_failed(splits, tmp_path, capsys, monkeypatch, digit_model_dir):
-    import trainers.loop
+    import trainers.fit
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(trainers.loop, "_accumulate", broken)
+    monkeypatch.setattr(trainers.fit, "_accumulate", broken)
     code = train_cli("dpo", splits, digit_model_dir, tmp_path / "out", "--split", "preference", "--max-steps", "2")
     assert code == 1 and "training failed: RuntimeError: out of memory" in capsys.readouterr().err
     run = splits.query("SELECT status, detail FROM runs WHERE kind = 'train'").to_pylist()

@@ -1,4 +1,4 @@
-"""The one training loop every recipe shares: AdamW, warm-up + decay, accumulation, clipping,
+"""`fit`: the one step loop every recipe shares: AdamW, warm-up + decay, accumulation, clipping,
 bf16 autocast, evaluation, checkpoints, resume, progress bar and metrics.
 
 A recipe supplies three things (see sft.py): `order(epoch)` (example indices for an epoch),
@@ -34,8 +34,8 @@ class Recipe(Protocol):
 
 
 @dataclass
-class LoopResult:
-    """What a finished loop reports."""
+class FitResult:
+    """What a finished fit reports."""
 
     steps: int
     start_step: int
@@ -94,8 +94,8 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.device, bf16: bool,
-               out_dir: Path, meta: dict, on_metrics: MetricsCallback | None = None) -> LoopResult:
+def fit(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.device, bf16: bool,
+        out_dir: Path, meta: dict, on_metrics: MetricsCallback | None = None) -> FitResult:
     """Train `model` in place with `recipe` for the planned steps; resume when cfg.resume."""
     plan = StepPlan(recipe, cfg)
     optimizer = build_optimizer(model, cfg)
@@ -131,7 +131,7 @@ def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: to
     eval_metrics = _evaluate(model, recipe, device, bf16)
     if eval_metrics:
         emit(plan.total_steps, eval_metrics)
-    return LoopResult(plan.total_steps, start, time.perf_counter() - started, tokens, {**last, **eval_metrics})
+    return FitResult(plan.total_steps, start, time.perf_counter() - started, tokens, {**last, **eval_metrics})
 
 
 def _apply_updates(model, optimizer, recipe: Recipe, updates: list[list], first_update: int, schedule,

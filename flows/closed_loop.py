@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.loop_config import LoopConfig
+from flows.closed_loop_config import LoopConfig
 from schemas.errors import ConfigError
 from schemas.lake import Lake
 from schemas.lake_sql import literal
@@ -145,7 +145,7 @@ def registered_split(splits: dict, name: str) -> str | None:
 def train_round(cfg: LoopConfig, lake: Lake, r: int, policy: str, splits: dict, trainers: list[str],
                 log) -> tuple[str, list[str]]:
     """Each trainer in turn from the last checkpoint; one without rows in its split is skipped."""
-    from flows.commands.train import train_and_record
+    from flows.training import train_and_record
 
     checkpoint, run_ids = policy, []
     for trainer in trainers:
