@@ -80,8 +80,7 @@ def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
     recipe = prepared.recipe
     baseline = rss_mb()
     tic = time.perf_counter()
-    if hasattr(recipe, "setup"):
-        recipe.setup(model, prepared.device, prepared.bf16)
+    recipe.setup(model, prepared.device, prepared.bf16, model_path=prepared.model_path)
     setup_s = time.perf_counter() - tic
     marks = []
     fit(model, prepared.tokenizer, recipe, cfg, device=prepared.device, bf16=prepared.bf16,

@@ -1,14 +1,23 @@
 """The `warmstart loop` config: how each round curates, trains, evaluates and mines."""
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from flows.config import Source, resolve_source_paths
 from schemas.config import StrictModel, read_yaml, validate_model
+from trainers.registry import TRAINERS
 
-Trainer = Literal["sft", "dpo", "grpo"]
+
+def known_trainer(name: str) -> str:
+    """A registered trainer's name (trainers/registry.py)."""
+    if name not in TRAINERS:
+        raise ValueError(f"unknown trainer '{name}'; trainers: {', '.join(TRAINERS)}")
+    return name
+
+
+Trainer = Annotated[str, AfterValidator(known_trainer)]
 
 
 class LoopCurate(StrictModel):

@@ -1,36 +1,26 @@
 """`fit`: the one step loop every recipe shares: AdamW, warm-up + decay, accumulation, clipping,
 bf16 autocast, evaluation, checkpoints, resume, progress bar and metrics.
 
-A recipe supplies three things (see sft.py): `order(epoch)` (example indices for an epoch),
+The recipe (trainers/recipe.py) supplies `order(epoch)` (example indices for an epoch),
 `prepare(model, micro_batches)` (collate or roll out; returns a list of optimizer updates, each a
-list of micro-batches, plus window metrics) and `loss(model, batch)` (loss already scaled for the
-accumulation window, plus metrics). `evaluate(model)` is optional.
+list of micro-batches, plus window metrics), `loss(model, batch)` (loss already scaled for the
+accumulation window, plus metrics) and `evaluate(model)`.
 """
 
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 
 from schemas.errors import ConfigError
 from trainers.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
+from trainers.recipe import Recipe, autocast
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
-
-
-class Recipe(Protocol):
-    n_examples: int
-    updates_per_step: int
-
-    def order(self, epoch: int) -> list[int]: ...
-    def prepare(self, model, micro_batches: list[list[int]]) -> tuple[list[list], dict[str, float]]: ...
-    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, float]]: ...
-    def evaluate(self, model) -> dict[str, float]: ...
 
 
 @dataclass
@@ -87,11 +77,6 @@ def build_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     fused = len({p.device.type for p in params}) == 1 and params[0].device.type in ("cpu", "cuda")
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate,
                              betas=tuple(cfg.adam_betas), eps=1e-8, fused=fused or None)
-
-
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on the device when asked; fp32 otherwise."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def fit(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.device, bf16: bool,
@@ -181,8 +166,6 @@ def _clip(model, max_norm: float) -> float:
 
 def _evaluate(model, recipe: Recipe, device, bf16: bool) -> dict[str, float]:
     """The recipe's eval metrics (empty when it has no eval rows)."""
-    if not hasattr(recipe, "evaluate"):
-        return {}
     model.eval()
     with torch.no_grad(), autocast(device, bf16):
         metrics = recipe.evaluate(model)

@@ -161,8 +161,8 @@ def sft_split(lake: Lake, n: int = 12) -> None:
 
 def train_argv(lake: Lake, model: Path, out: Path) -> list[str]:
     return ["train", "sft", "--split", "sft", "--lake", str(lake.location), "--model", str(model), "--out",
-            str(out), "--max-steps", str(MAX_STEPS), "--save-interval", str(SAVE_EVERY), "--batch-size", "2",
-            "--device", "cpu", "--no-progress"]
+            str(out), "--max-steps", str(MAX_STEPS), "--set", f"save_interval={SAVE_EVERY}", "--batch-size", "2",
+            "--device", "cpu", "--set", "progress=false"]
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ def splits(lake):
 
 def train_cli(trainer, lake, model_dir, out, *extra):
     return main(["train", trainer, "--lake", str(lake.location), "--model", str(model_dir), "--out", str(out),
-                 "--no-progress", *extra])
+                 "--set", "progress=false", *extra])
 
 
 def test_train_records_the_run_lineage_and_metrics(splits, digit_model_dir, tmp_path, capsys):
@@ -65,7 +65,7 @@ BAD_INPUT = [
     ("empty split", ["sft", "--split", "empty"], 5, "is empty"),
     ("missing columns", ["dpo", "--data", "{tmp}/pairs.parquet"], 3, "missing column(s) rejected"),
     ("no assistant", ["sft", "--data", "{tmp}/chats.parquet"], 3, "no assistant message"),
-    ("nothing to learn within max_length", ["sft", "--data", "{tmp}/long.parquet", "--max-length", "8"], 5,
+    ("nothing to learn within max_length", ["sft", "--data", "{tmp}/long.parquet", "--set", "max_length=8"], 5,
      "no example has assistant tokens"),
     ("missing model", ["sft", "--split", "sft", "--model", "{tmp}/no-such-model"], 6, "unknown model"),
     ("bad option", ["sft", "--split", "sft", "--set", "learning_rate=-1"], 2, "learning_rate"),
@@ -83,7 +83,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(name, args, exit_code, m
                                                             {"role": "assistant", "content": "9"}]}])
     before = splits.latest_version()
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    argv = ["train", args[0], "--lake", str(splits.location), "--no-progress", "--out", str(tmp_path / "out")]
+    argv = ["train", args[0], "--lake", str(splits.location), "--set", "progress=false", "--out", str(tmp_path / "out")]
     if "--model" not in args:
         argv += ["--model", str(digit_model_dir)]
     code = main(argv + args[1:])
