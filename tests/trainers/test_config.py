@@ -28,6 +28,15 @@ def test_flags_override_the_yaml_and_unset_flags_do_not():
 def test_dotted_overrides_come_last_and_reach_nested_options():
     cfg = load_config("sft", CONFIGS / "train_sft.yaml", {"max_steps": 5}, ["max_steps=7", "lora.r=4"])
     assert cfg.max_steps == 7 and cfg.lora.r == 4 and cfg.lora.alpha == 32
+    assert load_config("sft", CONFIGS / "train_sft.yaml").lora is None
+
+
+def test_a_mapping_value_merges_into_the_yaml_mapping(tmp_path):
+    path = tmp_path / "lora.yaml"
+    path.write_text("lora: {r: 8}\n")
+    assert load_config("sft", path, {"lora": {}}).lora.r == 8  # --lora keeps the YAML's rank
+    assert load_config("sft", path, {"lora": {"alpha": 4}}).lora.model_dump(include={"r", "alpha"}) == {"r": 8, "alpha": 4}
+    assert load_config("sft", None, {"lora": {}}).lora.r == 16
 
 
 def test_mistakes_name_the_file_and_field(tmp_path):
