@@ -10,19 +10,18 @@ rl_prompts.curriculum_stage; the schedule table lists every (stage, prompt) incl
 import math
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from curation.mixing import drop_log, stable_uniform, weighted_order
+from schemas.config import StrictModel
 from schemas.errors import ConfigError, InputError
 from schemas.tables import TABLES
 
 SCHEDULE = TABLES["curriculum_schedule"]
 
 
-class CurriculumConfig(BaseModel):
+class CurriculumConfig(StrictModel):
     """How RL prompts are cut into stages, easiest first."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="assign stages; disabled: every prompt in stage 1")
     stage_buckets: list[list[str]] | None = Field(

@@ -14,10 +14,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation import text_stats
 from curation.filters import drop_log_table, require_columns
+from schemas.config import StrictModel
 from schemas.tables import step_schema
 
 # Hits per benchmark per run, and every match (run_id is stamped by the lake).
@@ -34,10 +35,9 @@ class DecontamResult(NamedTuple):
     matches: pa.Table
 
 
-class DecontamConfig(BaseModel):
+class DecontamConfig(StrictModel):
     """N-gram decontamination against held-out eval sets."""
 
-    model_config = ConfigDict(extra="forbid")
     n: int = Field(13, ge=1, le=64, description="tokens per n-gram (words and symbols)")
     sources: list[str] = Field(
         default_factory=lambda: ["bundled"],

@@ -18,10 +18,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from curation import minhash, text_stats
 from curation.filters import drop_log_table, require_columns
+from schemas.config import StrictModel
 from schemas.tables import TABLES, step_schema
 
 CLUSTERS_SCHEMA = step_schema("dedup_clusters")
@@ -42,20 +43,18 @@ class DedupResult(NamedTuple):
     clusters: pa.Table
 
 
-class ExactDedupConfig(BaseModel):
+class ExactDedupConfig(StrictModel):
     """Exact duplicates after normalization (NFKC always; the rest below)."""
 
-    model_config = ConfigDict(extra="forbid")
     lowercase: bool = Field(True, description="compare texts case-insensitively")
     collapse_whitespace: bool = Field(True, description="treat any whitespace run as one space, ignore ends")
     strip_punctuation: bool = Field(False, description="ignore punctuation and symbols")
     keep: Keep = Field("first", description=_KEEP_DESCRIPTION)
 
 
-class NearDupConfig(BaseModel):
+class NearDupConfig(StrictModel):
     """MinHash + LSH near-duplicates: token shingles, signature size, similarity threshold."""
 
-    model_config = ConfigDict(extra="forbid")
     shingle_size: int = Field(5, ge=1, le=32, description="tokens per shingle (word/symbol n-grams)")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash signature length")
     threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a near-duplicate")

@@ -4,18 +4,17 @@ import math
 from collections import defaultdict
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from curation.generate import output_schema
+from schemas.config import StrictModel
 from schemas.errors import InputError
 
 BUCKETS = ("solved", "easy", "medium", "hard", "unsolved")
 
 
-class DifficultyConfig(BaseModel):
+class DifficultyConfig(StrictModel):
     """Bucket edges on the pass rate, and the z of the Wilson interval."""
-
-    model_config = ConfigDict(extra="forbid")
 
     easy_min: float = Field(0.7, gt=0, lt=1, description="pass rate at or above which a prompt is easy")
     medium_min: float = Field(0.3, gt=0, lt=1, description="pass rate at or above which a prompt is medium")
@@ -83,10 +82,8 @@ def _correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
     return correct_of
 
 
-class RLFilterConfig(BaseModel):
+class RLFilterConfig(StrictModel):
     """Keep prompts the policy sometimes solves: min_pass < pass_rate < max_pass (strict)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     min_pass: float = Field(0.0, ge=0, le=1, description="drop prompts with pass_rate at or below this")
     max_pass: float = Field(1.0, ge=0, le=1, description="drop prompts with pass_rate at or above this")

@@ -14,9 +14,10 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from curation import text_stats
+from schemas.config import StrictModel
 from schemas.errors import InputError
 
 DROP_LOG_SCHEMA = pa.schema([("record_id", pa.string()), ("table_name", pa.string()),
@@ -34,10 +35,9 @@ class Filtered(NamedTuple):
     drop_log: pa.Table
 
 
-class PromptQualityConfig(BaseModel):
+class PromptQualityConfig(StrictModel):
     """Checks on prompt text. Token counts are tokenizer-free (words and symbols, see text_stats)."""
 
-    model_config = ConfigDict(extra="forbid")
     min_tokens: int = Field(1, ge=0, description="drop texts with fewer tokens")
     max_tokens: int | None = Field(2048, ge=1, description="drop texts with more tokens; null = no limit")
     repetition_ngram: int = Field(4, ge=1, le=32, description="n of the n-grams the repetition check counts")
@@ -80,10 +80,9 @@ class ResponseQualityConfig(PromptQualityConfig):
         return [text_stats.check_pattern(p) for p in patterns]
 
 
-class QualityConfig(BaseModel):
+class QualityConfig(StrictModel):
     """The `quality:` section of a curate config: one block for prompts, one for responses."""
 
-    model_config = ConfigDict(extra="forbid")
     prompts: PromptQualityConfig = Field(default_factory=PromptQualityConfig)
     responses: ResponseQualityConfig = Field(default_factory=ResponseQualityConfig)
 

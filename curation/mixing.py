@@ -11,8 +11,9 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from schemas.config import StrictModel
 from schemas.errors import InputError
 from schemas.tables import ROW_ID
 
@@ -20,10 +21,8 @@ SPLIT_TABLES = {"sft": "sft_examples", "preference": "preference_pairs", "rl": "
 CHARS_PER_TOKEN = 4  # rough estimate when a table carries no token counts
 
 
-class QuotaConfig(BaseModel):
+class QuotaConfig(StrictModel):
     """Most share of a split's budget one group may take; key "*" caps every other value."""
-
-    model_config = ConfigDict(extra="forbid")
 
     per_source: dict[str, float] = Field(default_factory=dict, description="cap per prompts.source")
     per_task: dict[str, float] = Field(default_factory=dict, description="cap per prompts.task")
@@ -39,10 +38,8 @@ class QuotaConfig(BaseModel):
         return value
 
 
-class DMTConfig(BaseModel):
+class DMTConfig(StrictModel):
     """Dual-stage mixed fine-tuning of the SFT split."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(False, description="split SFT into a specialist stage and a mixed stage")
     specialist_tasks: list[str] = Field(default_factory=list,
@@ -51,10 +48,8 @@ class DMTConfig(BaseModel):
                                    description="share of specialist examples replayed in stage 2")
 
 
-class MixConfig(BaseModel):
+class MixConfig(StrictModel):
     """Budget and quotas of the curated splits."""
-
-    model_config = ConfigDict(extra="forbid")
 
     budget: int | None = Field(None, ge=1, description="total examples or tokens; null = no budget")
     unit: Literal["examples", "tokens"] = Field("examples", description="what the budget counts")

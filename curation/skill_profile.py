@@ -7,20 +7,19 @@ toward prompts that exercise missing skills, in proportion to each skill's defic
 """
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.difficulty import wilson_interval
 from curation.mixing import drop_log, weighted_order
+from schemas.config import StrictModel
 from schemas.errors import InputError
 from schemas.tables import ROW_ID, TABLES
 
 PROFILE = TABLES["skill_profile"]
 
 
-class SkillProfileConfig(BaseModel):
+class SkillProfileConfig(StrictModel):
     """Which skills count as missing, and how strongly selection favours them."""
-
-    model_config = ConfigDict(extra="forbid")
 
     missing_threshold: float = Field(0.5, ge=0.0, le=1.0, description="skills below this pass rate are missing")
     min_prompts: int = Field(2, ge=1, description="skills tagged on fewer prompts are never judged missing")

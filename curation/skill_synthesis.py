@@ -13,10 +13,11 @@ from itertools import combinations
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.mixing import drop_log, weighted_order
+from schemas.config import StrictModel
 from schemas.ids import content_id
 
 COMPOSITE = "composite"
@@ -27,10 +28,8 @@ SKILLMIX_TEMPLATE = ("Write one new, self-contained problem that needs both of t
 PROMPT_COLUMNS = ["prompt_id", "source", "task", "prompt", "answer", "verifier", "metadata", "split_guard"]
 
 
-class SkillSynthesisConfig(BaseModel):
+class SkillSynthesisConfig(StrictModel):
     """How many skill-pair prompts to make, and how."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n_prompts: int = Field(32, ge=0, description="synthetic prompts to make")
     mode: Literal["compose", "model"] = Field("compose",

@@ -14,21 +14,20 @@ import re
 from collections import defaultdict
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.generate import PromptFormat, conversation, output_schema
 from curation.splits import train_prompts
 from curation.verifiers import verify
+from schemas.config import StrictModel
 from schemas.ids import content_id
 
 _BREAK = re.compile(r"(?<=\n)|(?<=[.!?])(?=[ \t]+[A-Z0-9(])")
 
 
-class StepPairConfig(BaseModel):
+class StepPairConfig(StrictModel):
     """Step splitting and prefix re-sampling."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_steps: int = Field(8, ge=2, le=64, description="a response is cut into at most this many steps")
     min_step_chars: int = Field(16, ge=1, description="shorter pieces join the next step")
@@ -152,10 +151,8 @@ JUDGE_TEMPLATE = ("Question:\n{question}\n\nResponse A:\n{a}\n\nResponse B:\n{b}
                   "question better and more correctly? Reply with one letter: A or B.")
 
 
-class JudgeConfig(BaseModel):
+class JudgeConfig(StrictModel):
     """LLM-judge pairs for prompts without a verifier."""
-
-    model_config = ConfigDict(extra="forbid")
 
     votes: int = Field(2, ge=1, le=16, description="judgements per presentation order")
     margin: float = Field(0.75, gt=0.5, le=1.0, description="share of parsed votes the winner needs")

@@ -27,7 +27,7 @@ from flows.stages import splits as split_stage
 from flows.summary import RunSummary
 from schemas.errors import InputError
 from schemas.lake import Lake
-from schemas.splits import register_splits
+from schemas.split_registry import register_splits
 
 
 @flow(name="curate", validate_parameters=False, log_prints=False)

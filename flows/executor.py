@@ -18,16 +18,15 @@ from typing import Any, Literal
 import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend
+from schemas.config import StrictModel
 from schemas.errors import ConfigError
 
 
-class ExecutorConfig(BaseModel):
+class ExecutorConfig(StrictModel):
     """The `executor:` key of a curate config."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["local", "ray"] = Field("local", description="local: in-process; ray: shard tasks on Ray")
     address: str | None = Field(None, description="Ray cluster: host:port of `ray start --head`, "

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from schemas.lake import Lake
-from schemas.splits import read_split
+from schemas.split_registry import read_split
 
 # Leading columns are what TRL reads; the ids after them keep lineage to the lake.
 EXPORT_COLUMNS = {

@@ -1,8 +1,9 @@
 """Training rows from a lake split or an exported Parquet/JSONL file, checked before any compute.
 
-Each trainer reads one split kind (SPLIT_KINDS): sft -> messages; dpo -> prompt/chosen/rejected;
-grpo -> prompt/answer/verifier (+ metadata JSON, curriculum_stage). A wrong kind, a missing column
-or a null field is an error that names the split, row and field.
+Each trainer reads the split kind its registry entry names (trainers/registry.py): sft ->
+messages; preference -> prompt/chosen/rejected; rl -> prompt/answer/verifier (+ metadata JSON,
+curriculum_stage). A wrong kind, a missing column or a null field is an error that names the
+split, row and field.
 """
 
 import json
@@ -14,10 +15,10 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from schemas.errors import InputError, SplitError
-from schemas.splits import read_split
+from schemas.split_registry import read_split
 from schemas.tables import ROW_ID, SPLIT_KINDS
+from trainers.registry import trainer_spec
 
-TRAINER_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}
 REQUIRED = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected"),
             "rl": ("prompt", "answer", "verifier")}
 ROLES = {"system", "user", "assistant"}
@@ -37,7 +38,7 @@ class SplitData:
 def load_split(trainer: str, *, lake=None, split: str | None = None, version: int | None = None,
                data: str | Path | None = None) -> SplitData:
     """Rows for `trainer` from lake split `split` (at `version`) or from file/directory `data`."""
-    kind = TRAINER_KIND[trainer]
+    kind = trainer_spec(trainer).split_kind
     if data is not None:
         table, name, found_kind, version, source = _read_export(Path(data))
     elif split:

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from schemas.config import StrictModel, validate_model
 from schemas.errors import ConfigError
 from schemas.ids import canonical_json
 
@@ -14,10 +15,8 @@ Conversation = list[dict]
 BACKEND_KINDS = ("vllm", "transformers", "openai")
 
 
-class Sampling(BaseModel):
+class Sampling(StrictModel):
     """How candidates are sampled; `record()` is what generations.sampling stores."""
-
-    model_config = ConfigDict(extra="forbid")
 
     k: int = Field(4, ge=1, description="samples per prompt")
     temperature: float = Field(0.8, ge=0.0, description="sampling temperature (0 = greedy)")
@@ -65,11 +64,7 @@ def check_prefixes(conversations: list[Conversation], prefixes: list[str] | None
 
 def parse_options(options_model: type[BaseModel], options: dict | None, kind: str):
     """Validate a backend's options dict, naming the backend and the bad key on failure."""
-    try:
-        return options_model(**(options or {}))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"backend '{kind}' options: {problems}") from None
+    return validate_model(options_model, options or {}, f"backend '{kind}' options")
 
 
 def entropy_from_logprobs(logprobs: list[float], temperature: float) -> float:

@@ -2,13 +2,16 @@
 
 from pathlib import Path
 
-from flows.cli import add_lake_argument
+from flows.cli import add_command, add_lake_argument
 from flows.export import export_split
 from schemas.lake import Lake
 
+EXAMPLES = ["warmstart export sft --to out/                       # out/sft.parquet (messages)",
+            "warmstart export preference --to out/ --format jsonl --version 3"]
+
 
 def register(sub) -> None:
-    parser = sub.add_parser("export", help="export a split as Parquet/JSONL in HF/TRL columns")
+    parser = add_command(sub, "export", "export a split as Parquet/JSONL in HF/TRL columns", EXAMPLES)
     parser.add_argument("split", help="split name (see `warmstart splits`)")
     parser.add_argument("--to", required=True, help="output directory")
     parser.add_argument("--version", type=int, help="split version (default: latest)")

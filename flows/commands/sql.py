@@ -5,13 +5,17 @@ import sys
 
 import pyarrow as pa
 
-from flows.cli import add_lake_argument
+from flows.cli import add_command, add_lake_argument
 from schemas.errors import ConfigError
 from schemas.lake import Lake
 
+EXAMPLES = ['warmstart sql "SELECT task, avg(pass_rate) FROM prompt_stats JOIN prompts USING (prompt_id) GROUP BY task"',
+            'warmstart sql --version 3 "SELECT count(*) FROM generations"       # time travel to snapshot 3',
+            'warmstart sql "SELECT * FROM train_metrics" --format parquet --out metrics.parquet']
+
 
 def register(sub) -> None:
-    parser = sub.add_parser("sql", help="run SQL against the lake (read-only unless --write)")
+    parser = add_command(sub, "sql", "run SQL against the lake (read-only unless --write)", EXAMPLES)
     parser.add_argument("query", help="SQL text; tables: prompts, generations, verdicts, prompt_stats, ...")
     add_lake_argument(parser)
     parser.add_argument("--version", type=int, help="read the lake as of this snapshot (time travel)")

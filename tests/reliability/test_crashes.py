@@ -18,7 +18,7 @@ import pytest
 
 from flows.cli import main
 from schemas.lake import Lake
-from schemas.splits import register_split
+from schemas.split_registry import register_split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROWS = 60_000  # per table and commit: big enough that a commit takes a visible fraction of a second
@@ -161,8 +161,8 @@ def sft_split(lake: Lake, n: int = 12) -> None:
 
 def train_argv(lake: Lake, model: Path, out: Path) -> list[str]:
     return ["train", "sft", "--split", "sft", "--lake", str(lake.location), "--model", str(model), "--out",
-            str(out), "--max-steps", str(MAX_STEPS), "--save-interval", str(SAVE_EVERY), "--batch-size", "2",
-            "--device", "cpu", "--no-progress"]
+            str(out), "--max-steps", str(MAX_STEPS), "--set", f"save_interval={SAVE_EVERY}", "--batch-size", "2",
+            "--device", "cpu", "--set", "progress=false"]
 
 
 @pytest.mark.slow

@@ -26,7 +26,9 @@ class ScriptedSampler:
 def recipe(tokenizer, rows, texts, **options):
     cfg = load_config("grpo", None, {"split": "rl", "num_generations": 2, "batch_size": 2, **options})
     checked = check_rows(pa.Table.from_pylist(rows), "rl", "test")
-    return GRPORecipe(checked, tokenizer, cfg, ScriptedSampler(tokenizer, texts))
+    grpo = GRPORecipe(checked, tokenizer, cfg)
+    grpo.setup(tiny_llama(tokenizer), torch.device("cpu"), False, sampler=ScriptedSampler(tokenizer, texts))
+    return grpo
 
 
 def test_curriculum_orders_easy_to_hard_and_shuffles_within_a_stage(digit_tokenizer):

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.loop_config import LoopConfig
+from flows.closed_loop_config import LoopConfig
 from schemas.errors import ConfigError
 from schemas.lake import Lake
 from schemas.lake_sql import literal
+from schemas.tables import SPLIT_KINDS
 from schemas.validate import conform
+from trainers.registry import trainer_spec
 
-SPLIT_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}  # trainer -> split kind it trains on
 RESUMABLE_KEYS = {"rounds"}  # the only config keys a continued loop may change
 
 
@@ -93,7 +94,7 @@ def curate_round(cfg: LoopConfig, lake: Lake, r: int, policy: str) -> dict:
     mined = mined_prompts(cfg, lake, r - 1) if r > 0 else None
     summary = run_curation(curate_cfg, run_id=run_id(cfg, r, "curate"), extra_prompts=mined, parent=cfg.name)
     splits = {}
-    for kind in SPLIT_KIND.values():
+    for kind in SPLIT_KINDS:
         name = registered_split(summary.splits, getattr(curate_cfg.splits, kind))
         if name:
             version, n_rows = summary.splits[name]
@@ -108,7 +109,7 @@ def curate_config(cfg: LoopConfig, r: int, policy: str | None):
 
     overrides = [f"{key}={json.dumps(value)}" for key, value in cfg.curate.overrides.items()]
     overrides += [f"lake={json.dumps(cfg.lake)}"] + ([f"model={json.dumps(policy)}"] if policy else [])
-    overrides += [f"splits.{kind}={json.dumps(f'{cfg.name}-r{r}-{kind}')}" for kind in SPLIT_KIND.values()]
+    overrides += [f"splits.{kind}={json.dumps(f'{cfg.name}-r{r}-{kind}')}" for kind in SPLIT_KINDS]
     curate_cfg = load_config(cfg.curate.config, overrides)
     sources = []
     for source in curate_cfg.sources:
@@ -145,13 +146,14 @@ def registered_split(splits: dict, name: str) -> str | None:
 def train_round(cfg: LoopConfig, lake: Lake, r: int, policy: str, splits: dict, trainers: list[str],
                 log) -> tuple[str, list[str]]:
     """Each trainer in turn from the last checkpoint; one without rows in its split is skipped."""
-    from flows.commands.train import train_and_record
+    from flows.training import train_and_record
 
     checkpoint, run_ids = policy, []
     for trainer in trainers:
-        split = splits.get(SPLIT_KIND[trainer])
+        kind = trainer_spec(trainer).split_kind
+        split = splits.get(kind)
         if split is None:
-            log(f"  {trainer}: round {r} has no {SPLIT_KIND[trainer]} rows; skipped")
+            log(f"  {trainer}: round {r} has no {kind} rows; skipped")
             continue
         log(f"  train {trainer} on {split['name']} v{split['version']} ({split['rows']} rows) from {checkpoint}")
         tcfg = train_config(cfg, trainer, r, checkpoint, split["name"], split["version"])

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from schemas.errors import SplitError
 from schemas.lake import Lake
-from schemas.splits import list_splits, read_split, register_split
+from schemas.split_registry import list_splits, read_split, register_split
 
 _example_ids = itertools.count()
 

@@ -79,17 +79,17 @@ def test_two_rounds_record_data_checkpoints_and_scores(tmp_path, model):
 
 
 def test_a_stopped_loop_continues_at_its_unfinished_stage(tmp_path, model, monkeypatch, capsys):
-    import flows.commands.train as train_command
+    import flows.training as training
 
     config = loop_config(tmp_path, model, rounds=2)
-    real = train_command.train_and_record
+    real = training.train_and_record
 
     def stop_at_dpo(trainer, *args, **kwargs):
         if trainer == "dpo":
             raise KeyboardInterrupt
         return real(trainer, *args, **kwargs)
 
-    monkeypatch.setattr(train_command, "train_and_record", stop_at_dpo)
+    monkeypatch.setattr(training, "train_and_record", stop_at_dpo)
     assert main(["loop", str(config)]) == 130
     capsys.readouterr()
     assert rows(Lake(tmp_path / "lake"), "SELECT status FROM runs WHERE kind = 'loop'") == [{"status": "interrupted"}]
@@ -98,7 +98,7 @@ def test_a_stopped_loop_continues_at_its_unfinished_stage(tmp_path, model, monke
         (0, "completed"), (1, "curated")]
     before = rows(lake, "SELECT run_id, finished FROM runs WHERE kind IN ('curate', 'train') ORDER BY run_id")
 
-    monkeypatch.setattr(train_command, "train_and_record", real)
+    monkeypatch.setattr(training, "train_and_record", real)
     assert main(["loop", str(config)]) == 0
     err = capsys.readouterr().err
     assert "round 2/2 (curated)" in err and "round 1/2" not in err
