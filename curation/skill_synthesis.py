@@ -17,7 +17,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from curation.backends.base import GenerationBackend, Sampling
-from curation.mixing import drop_log, weighted_order
+from curation.mixing import weighted_order
+from curation.step import StepResult, keep_rows
 from curation.verifiers import COMPOSITE
 from schemas.ids import content_id
 
@@ -145,11 +146,9 @@ def parse_problem(reply: str) -> str | None:
     return text if len(text) >= 20 else None
 
 
-def split_verifiable(prompts: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(prompts with a verifier and a gold answer, drop log of the rest): only the first may
-    enter RL or the verify stage."""
-    ok = [v is not None and a is not None for v, a in zip(prompts.column("verifier").to_pylist(),
-                                                           prompts.column("answer").to_pylist())]
-    ids = prompts.column("prompt_id").to_pylist()
-    dropped = [(pid, "no checkable answer: not for RL") for pid, keep in zip(ids, ok) if not keep]
-    return prompts.filter(pa.array(ok, pa.bool_())), drop_log(dropped, "prompts", "skill_synthesis")
+def split_verifiable(prompts: pa.Table) -> StepResult:
+    """Keep prompts with a verifier and a gold answer (only those may enter RL or the verify
+    stage); log the rest."""
+    reasons = [None if v is not None and a is not None else "no checkable answer: not for RL"
+               for v, a in zip(prompts.column("verifier").to_pylist(), prompts.column("answer").to_pylist())]
+    return keep_rows(prompts, {"skill_synthesis": reasons}, id_column="prompt_id", table_name="prompts")

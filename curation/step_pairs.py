@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.generate import PromptFormat, conversation, output_schema
-from curation.splits import train_prompts
+from curation.split_builders import train_prompts
 from curation.verifiers import verify
 from schemas.ids import content_id
 

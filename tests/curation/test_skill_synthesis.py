@@ -87,7 +87,8 @@ def test_model_synthesis_never_reaches_rl():
     assert "needs both of these skills" in backend.seen[0][0]["content"]
     prompts, skills2, links = rg_prompts()
     composed = compose_prompts(prompts, links, skills2, SkillSynthesisConfig())
-    kept, dropped = split_verifiable(pa.concat_tables([out, composed]))
+    result = split_verifiable(pa.concat_tables([out, composed]))
+    kept, dropped = result.kept, result.dropped
     assert kept.column("verifier").to_pylist() == ["composite"]
     assert dropped.num_rows == 2 and set(dropped.column("reason").to_pylist()) == {"no checkable answer: not for RL"}
 

@@ -54,3 +54,14 @@ class FakePolicy(GenerationBackend):
         """The gold answer of the question in the text; "a; b" for a composed two-question prompt."""
         found = sorted((text.find(q), a) for q, a in self.answers.items() if a is not None and q in text)
         return "; ".join(a for _, a in found) if found else None
+
+
+def curate_with_fake_policy(cfg, monkeypatch):
+    """Run the real curate flow (run_curation) with FakePolicy in place of the engine it would load."""
+    import curation.backends
+    from flows.curate import run_curation
+    from flows.sources import load_prompts
+
+    policy = FakePolicy({p["prompt"]: p["answer"] for p in load_prompts(cfg.sources).to_pylist()})
+    monkeypatch.setattr(curation.backends, "load_backend", lambda *args, **kwargs: policy)
+    return run_curation(cfg)

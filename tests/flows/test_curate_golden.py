@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fake_policy import FakePolicy
+from fake_policy import curate_with_fake_policy
 from flows.config import validate
 from schemas.lake import Lake
 from schemas.tables import ROW_ID, TABLES
@@ -54,19 +54,6 @@ def golden_config(folder: Path) -> dict:
     raw["mix"] = {**raw["mix"], "budget": 40, "quotas": {"per_task": {"*": 0.5}}}
     return {**raw, "lake": str(folder / "lake"), "backend": "openai", "model": "fake-policy",
             "backend_options": {}}
-
-
-def curate_with_fake_policy(cfg, monkeypatch):
-    """Run the real curate flow with FakePolicy in place of the engine it would load."""
-    import curation.backends
-    from flows.curate import run_curation
-    from flows.sources import load_prompts
-
-    prompts = load_prompts(cfg.sources).to_pylist()
-    policy = FakePolicy({cfg.prompt_format.user_text(p["prompt"]).removesuffix(cfg.prompt_format.suffix):
-                         p["answer"] for p in prompts})
-    monkeypatch.setattr(curation.backends, "load_backend", lambda *args, **kwargs: policy)
-    return run_curation(cfg)
 
 
 def split_contents(lake: Lake) -> dict:
