@@ -12,7 +12,8 @@ import math
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from curation.mixing import drop_log, stable_uniform, weighted_order
+from curation.mixing import stable_uniform, weighted_order
+from curation.step import StepResult, drop_log
 from schemas.config import StrictModel
 from schemas.errors import ConfigError, InputError
 from schemas.tables import TABLES
@@ -94,9 +95,8 @@ def home_stages(ids: list[str], pass_rates: list[float], buckets: list[str | Non
     return stages
 
 
-def assign_curriculum(rl_prompts: pa.Table, prompt_stats: pa.Table,
-                      cfg: CurriculumConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Set rl_prompts.curriculum_stage; return (staged rl_prompts, schedule, dropped log).
+def assign_curriculum(rl_prompts: pa.Table, cfg: CurriculumConfig, *, prompt_stats: pa.Table) -> StepResult:
+    """Set rl_prompts.curriculum_stage; kept = the staged prompts, side table curriculum_schedule.
 
     Prompts over a stage's `stage_sizes` cap are dropped with a reason.
     """
@@ -116,7 +116,8 @@ def assign_curriculum(rl_prompts: pa.Table, prompt_stats: pa.Table,
     staged = staged.append_column("curriculum_stage", pa.array([stages[i] for i in keep], pa.int64()))
     schedule = retrospective_schedule([ids[i] for i in keep], [stages[i] for i in keep],
                                       [pass_rates[i] for i in keep], cfg)
-    return staged, schedule, drop_log(dropped, "rl_prompts", "curriculum")
+    return StepResult(staged, drop_log(dropped, "rl_prompts", "curriculum"),
+                      {"curriculum_schedule": schedule})
 
 
 def _apply_caps(ids: list[str], stages: list[int], cfg: CurriculumConfig):

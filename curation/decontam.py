@@ -17,22 +17,13 @@ import pyarrow as pa
 from pydantic import Field
 
 from curation import text_stats
-from curation.filters import drop_log_table, require_columns
+from curation.step import StepResult, keep_rows, require_columns
 from schemas.config import StrictModel
 from schemas.tables import step_schema
 
 # Hits per benchmark per run, and every match (run_id is stamped by the lake).
 HITS_SCHEMA = step_schema("decontam_hits")
 MATCHES_SCHEMA = step_schema("decontam_matches")
-
-
-class DecontamResult(NamedTuple):
-    """Kept prompts, filter_log rows, hits per benchmark, and every (prompt, eval item) match."""
-
-    kept: pa.Table
-    drop_log: pa.Table
-    hits: pa.Table
-    matches: pa.Table
 
 
 class DecontamConfig(StrictModel):
@@ -62,10 +53,11 @@ class EvalIndex(NamedTuple):
     exact_items: np.ndarray
 
 
-def decontaminate(prompts: pa.Table, eval_sets: dict[str, list[str]], cfg: DecontamConfig, *,
+def decontaminate(prompts: pa.Table, cfg: DecontamConfig, *, eval_sets: dict[str, list[str]],
                   text_column: str = "prompt", id_column: str = "prompt_id",
-                  table_name: str = "prompts") -> DecontamResult:
-    """Match every prompt against every benchmark; drop the matched ones when cfg.drop."""
+                  table_name: str = "prompts") -> StepResult:
+    """Match every prompt against every benchmark; drop the matched ones when cfg.drop. Side
+    tables: decontam_hits (per benchmark) and decontam_matches (every prompt, eval item match)."""
     require_columns(prompts, [text_column, id_column], table_name)
     ids = prompts.column(id_column).to_pylist()
     texts = prompts.column(text_column)
@@ -87,14 +79,10 @@ def decontaminate(prompts: pa.Table, eval_sets: dict[str, list[str]], cfg: Decon
                          "n_prompts_hit": len({m[0] for m in found}),
                          "n_exact": len({m[0] for m in found if m[2] == "exact"}),
                          "n_eval_items_hit": len({m[1] for m in found}), "dropped": cfg.drop})
-    hit_prompts = sorted(best) if cfg.drop else []
-    drop_log = drop_log_table([ids[p] for p in hit_prompts], table_name, "decontam",
-                              [_reason(best[p], cfg.n) for p in hit_prompts])
-    keep = np.ones(prompts.num_rows, bool)
-    keep[hit_prompts] = False
-    return DecontamResult(prompts.filter(pa.array(keep)), drop_log,
-                          pa.Table.from_pylist(hit_rows, schema=HITS_SCHEMA),
-                          pa.Table.from_pylist(matches, schema=MATCHES_SCHEMA))
+    reasons = [_reason(best[p], cfg.n) if cfg.drop and p in best else None for p in range(prompts.num_rows)]
+    return keep_rows(prompts, {"decontam": reasons}, id_column=id_column, table_name=table_name,
+                     side={"decontam_hits": pa.Table.from_pylist(hit_rows, schema=HITS_SCHEMA),
+                           "decontam_matches": pa.Table.from_pylist(matches, schema=MATCHES_SCHEMA)})
 
 
 def eval_ngram_index(texts: list[str], cfg: DecontamConfig) -> EvalIndex:

@@ -1,18 +1,19 @@
 """Exact and near-duplicate removal on any text column, keeping one representative per cluster.
 
 Exact: a hash of the normalized text. Near: MinHash + LSH on token shingles (curation/minhash.py,
-numpy; chosen over rensa and datasketch by benchmarks/dedup.py). Both return the kept rows, a
-filter_log row per dropped row ("near-duplicate of <id> ..."), and a clusters table with
-(record_id, cluster_id = the kept representative's id) for every member of a cluster of 2+.
+numpy; chosen over rensa and datasketch by benchmarks/dedup.py). Both return a StepResult: the
+kept rows, a filter_log row per dropped row ("near-duplicate of <id> ..."), and side table
+dedup_clusters with (record_id, cluster_id = the kept representative's id) for every member of
+a cluster of 2+.
 
 Responses are deduplicated within their prompt (`group_column="prompt_id"`), prompts globally:
 
-    kept, drops, clusters = near_dedup(generations, NearDupConfig(), text_column="response",
-                                       id_column="generation_id", group_column="prompt_id",
-                                       table_name="generations")
+    result = near_dedup(generations, NearDupConfig(), text_column="response", id_column="generation_id",
+                        group_column="prompt_id", table_name="generations")
+    result.side["dedup_clusters"]
 """
 
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from curation import minhash, text_stats
-from curation.filters import drop_log_table, require_columns
+from curation.step import StepResult, keep_rows, require_columns
 from schemas.config import StrictModel
 from schemas.tables import TABLES, step_schema
 
@@ -33,14 +34,6 @@ DEDUP_CLUSTERS_SPEC = TABLES["dedup_clusters"]
 EXACT_MARGIN = 0.15
 Keep = Literal["first", "longest", "shortest"]
 _KEEP_DESCRIPTION = "which cluster member survives: first in table order, longest or shortest text"
-
-
-class DedupResult(NamedTuple):
-    """Kept rows, filter_log rows of the dropped ones, and cluster membership (clusters of 2+)."""
-
-    kept: pa.Table
-    drop_log: pa.Table
-    clusters: pa.Table
 
 
 class ExactDedupConfig(StrictModel):
@@ -84,7 +77,7 @@ class NearDupConfig(StrictModel):
 
 def exact_dedup(table: pa.Table, cfg: ExactDedupConfig, *, text_column: str = "prompt",
                 id_column: str = "prompt_id", group_column: str | None = None,
-                table_name: str = "prompts") -> DedupResult:
+                table_name: str = "prompts") -> StepResult:
     """Drop rows whose normalized text (within the same group, if given) appeared already."""
     require_columns(table, [text_column, id_column] + ([group_column] if group_column else []), table_name)
     texts = normalize(table.column(text_column), cfg)
@@ -102,7 +95,7 @@ def exact_dedup(table: pa.Table, cfg: ExactDedupConfig, *, text_column: str = "p
 
 def near_dedup(table: pa.Table, cfg: NearDupConfig, *, text_column: str = "prompt",
                id_column: str = "prompt_id", group_column: str | None = None,
-               table_name: str = "prompts") -> DedupResult:
+               table_name: str = "prompts") -> StepResult:
     """Cluster rows whose shingle sets look >= threshold similar; keep one per cluster."""
     require_columns(table, [text_column, id_column] + ([group_column] if group_column else []), table_name)
     n = table.num_rows
@@ -144,20 +137,17 @@ def normalize(texts, cfg: ExactDedupConfig) -> pa.Array:
     return arr
 
 
-def _result(table, representative, similarity, id_column, table_name, step, reason) -> DedupResult:
-    """Assemble kept rows, drop log and clusters from each row's representative index."""
+def _result(table, representative, similarity, id_column, table_name, step, reason) -> StepResult:
+    """Kept rows, drop log and side table dedup_clusters from each row's representative index."""
     ids = np.asarray(table.column(id_column).to_pylist(), dtype=object)
-    dropped = np.flatnonzero(representative != np.arange(table.num_rows))
-    reasons = [reason(ids[representative[i]], similarity[i]) for i in dropped]
-    drop_log = drop_log_table(ids[dropped].tolist(), table_name, step, reasons)
+    reasons = [None if rep == i else reason(ids[rep], similarity[i]) for i, rep in enumerate(representative)]
     sizes = np.bincount(representative, minlength=table.num_rows)
     members = np.flatnonzero(sizes[representative] > 1)
     clusters = pa.table([pa.array(ids[members].tolist(), pa.string()), [table_name] * members.size,
                          [step] * members.size, pa.array(ids[representative[members]].tolist(), pa.string()),
                          pa.array(similarity[members], pa.float64())], schema=CLUSTERS_SCHEMA)
-    kept = np.ones(table.num_rows, bool)
-    kept[dropped] = False
-    return DedupResult(table.filter(pa.array(kept)), drop_log, clusters)
+    return keep_rows(table, {step: reasons}, id_column=id_column, table_name=table_name,
+                     side={"dedup_clusters": clusters})
 
 
 def _representatives(labels: np.ndarray, lengths: np.ndarray, keep: Keep) -> np.ndarray:

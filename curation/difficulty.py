@@ -7,6 +7,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from curation.generate import output_schema
+from curation.step import StepResult, keep_rows
 from schemas.config import StrictModel
 from schemas.errors import InputError
 
@@ -95,18 +96,14 @@ class RLFilterConfig(StrictModel):
         return self
 
 
-def rl_filter(stats: pa.Table, cfg: RLFilterConfig) -> tuple[pa.Table, pa.Table]:
-    """Kept prompt_stats rows, and a filter_log of the dropped ones (no run_id) with the reason."""
-    keep, log = [], {"record_id": [], "table_name": [], "step": [], "reason": []}
-    for row, pass_rate in enumerate(stats["pass_rate"].to_pylist()):
+def rl_filter(stats: pa.Table, cfg: RLFilterConfig) -> StepResult:
+    """Keep prompt_stats rows with min_pass < pass_rate < max_pass; log the others with the reason."""
+    reasons = []
+    for pass_rate in stats["pass_rate"].to_pylist():
         if pass_rate <= cfg.min_pass:
-            reason = f"pass_rate {pass_rate:.2f} <= min {cfg.min_pass}"
+            reasons.append(f"pass_rate {pass_rate:.2f} <= min {cfg.min_pass}")
         elif pass_rate >= cfg.max_pass:
-            reason = f"pass_rate {pass_rate:.2f} >= max {cfg.max_pass}"
+            reasons.append(f"pass_rate {pass_rate:.2f} >= max {cfg.max_pass}")
         else:
-            keep.append(row)
-            continue
-        for name, value in (("record_id", stats["prompt_id"][row].as_py()), ("table_name", "prompt_stats"),
-                            ("step", "rl_filter"), ("reason", reason)):
-            log[name].append(value)
-    return stats.take(pa.array(keep, pa.int64())), pa.Table.from_pydict(log, schema=output_schema("filter_log"))
+            reasons.append(None)
+    return keep_rows(stats, {"rl_filter": reasons}, id_column="prompt_id", table_name="prompt_stats")

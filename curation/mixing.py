@@ -7,12 +7,13 @@ first, then general data mixed with a fraction of the specialist data to prevent
 
 import hashlib
 import math
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from curation.step import StepResult, drop_log
 from schemas.config import StrictModel
 from schemas.errors import InputError
 from schemas.tables import ROW_ID
@@ -60,13 +61,6 @@ class MixConfig(StrictModel):
     dmt: DMTConfig = Field(default_factory=DMTConfig)
     cost_column: str = Field("n_tokens", description="column with a row's tokens, when unit=tokens")
     seed: int = Field(0, ge=0, description="seed of the order among equally weighted rows")
-
-
-class MixResult(NamedTuple):
-    sft: pa.Table
-    preference: pa.Table
-    rl: pa.Table
-    dropped: pa.Table  # record_id, table_name, step, reason
 
 
 def stable_uniform(ids: list[str], seed: int) -> np.ndarray:
@@ -156,9 +150,9 @@ def _cap(quotas: QuotaConfig, kind: str, value, budget: float) -> float:
 
 
 def fill_budget(rows: pa.Table, attrs: pa.Table, budget: float | None, cfg: MixConfig,
-                *, table_name: str) -> tuple[pa.Table, pa.Table]:
+                *, table_name: str) -> StepResult:
     """Keep rows in priority order (a `weight` column if present, e.g. STAT-Sel's) while the
-    budget and every group quota allow; return (kept, dropped with reasons)."""
+    budget and every group quota allow; the others are dropped with the reason (step mix)."""
     id_col = ROW_ID[table_name]
     for col in (id_col, "prompt_id"):
         if col not in rows.column_names:
@@ -186,15 +180,7 @@ def fill_budget(rows: pa.Table, attrs: pa.Table, budget: float | None, cfg: MixC
             used[g] = used.get(g, 0.0) + costs[i]
         keep.append(i)
     kept = rows.take(pa.array(sorted(keep), pa.int64()))
-    return kept, drop_log(dropped, table_name, "mix")
-
-
-def drop_log(dropped: list[tuple[str, str]], table_name: str, step: str) -> pa.Table:
-    """A filter_log-shaped table of (record_id, reason) for one table and step."""
-    return pa.table({"record_id": pa.array([d[0] for d in dropped], pa.string()),
-                     "table_name": pa.array([table_name] * len(dropped), pa.string()),
-                     "step": pa.array([step] * len(dropped), pa.string()),
-                     "reason": pa.array([d[1] for d in dropped], pa.string())})
+    return StepResult(kept, drop_log(dropped, table_name, "mix"))
 
 
 def dmt_schedule(sft: pa.Table, attrs: pa.Table, cfg: MixConfig) -> pa.Table:
@@ -219,12 +205,11 @@ def dmt_schedule(sft: pa.Table, attrs: pa.Table, cfg: MixConfig) -> pa.Table:
     return sft.take(order).append_column(stage_col, pa.array(stages, pa.int64()))
 
 
-def mix(sft: pa.Table, preference: pa.Table, rl: pa.Table, attrs: pa.Table, cfg: MixConfig) -> MixResult:
-    """Apply the budget split and quotas to the three splits; SFT also gets DMT stages."""
-    budgets = split_budget(cfg)
-    kept, logs = {}, []
-    for split, rows in (("sft", sft), ("preference", preference), ("rl", rl)):
-        kept[split], log = fill_budget(rows, attrs, budgets[split], cfg, table_name=SPLIT_TABLES[split])
-        logs.append(log)
-    return MixResult(dmt_schedule(kept["sft"], attrs, cfg), kept["preference"], kept["rl"],
-                     pa.concat_tables(logs))
+def mix_split(rows: pa.Table, cfg: MixConfig, *, attributes: pa.Table, table_name: str) -> StepResult:
+    """One split under its share of the budget and the quotas; the SFT split also gets DMT stages.
+    `attributes` is prompt_attributes() of the run's prompts."""
+    kind = {table: kind for kind, table in SPLIT_TABLES.items()}[table_name]
+    result = fill_budget(rows, attributes, split_budget(cfg)[kind], cfg, table_name=table_name)
+    if kind != "sft":
+        return result
+    return StepResult(dmt_schedule(result.kept, attributes, cfg), result.dropped)

@@ -7,7 +7,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from curation.generate import PromptFormat, output_schema
-from curation.splits import train_prompts
+from curation.split_builders import train_prompts
 from schemas.config import StrictModel
 from schemas.ids import content_id
 

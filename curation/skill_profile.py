@@ -10,7 +10,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from curation.difficulty import wilson_interval
-from curation.mixing import drop_log, weighted_order
+from curation.mixing import weighted_order
+from curation.step import StepResult, drop_log
 from schemas.config import StrictModel
 from schemas.errors import InputError
 from schemas.tables import ROW_ID, TABLES
@@ -79,10 +80,10 @@ def missing_skill_profile(prompt_stats: pa.Table, prompt_skills: pa.Table, skill
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def stat_weights(rows: pa.Table, prompt_skills: pa.Table, profile: pa.Table,
-                 cfg: SkillProfileConfig) -> pa.Table:
-    """`rows` with a `weight` column: base_weight + boost * sum of (confidence * deficit) over
-    the prompt's missing skills. Mixing reads this column as selection priority."""
+def stat_weights(rows: pa.Table, cfg: SkillProfileConfig, *, prompt_skills: pa.Table,
+                 profile: pa.Table) -> StepResult:
+    """STAT: every row kept, with a `weight` column: base_weight + boost * sum of (confidence *
+    deficit) over the prompt's missing skills. Mixing reads this column as selection priority."""
     if "prompt_id" not in rows.column_names:
         raise InputError("rows to reweight need a prompt_id column", field="prompt_id")
     deficit = {r["skill_id"]: r["deficit"] for r in profile.to_pylist() if r["missing"]}
@@ -94,14 +95,14 @@ def stat_weights(rows: pa.Table, prompt_skills: pa.Table, profile: pa.Table,
     weights = [cfg.base_weight + cfg.boost * score.get(p, 0.0) for p in rows.column("prompt_id").to_pylist()]
     if "weight" in rows.column_names:
         rows = rows.drop_columns(["weight"])
-    return rows.append_column("weight", pa.array(weights, pa.float64()))
+    return StepResult(rows.append_column("weight", pa.array(weights, pa.float64())))
 
 
 def stat_select(rows: pa.Table, prompt_skills: pa.Table, profile: pa.Table, cfg: SkillProfileConfig,
-                n: int, *, table_name: str) -> tuple[pa.Table, pa.Table]:
+                n: int, *, table_name: str) -> StepResult:
     """STAT-Sel: draw n rows without replacement, probability growing with the STAT weight;
-    return (selected rows with weight, dropped log). Zero-weight rows are never drawn."""
-    weighted = stat_weights(rows, prompt_skills, profile, cfg)
+    kept = the selected rows with their weight. Zero-weight rows are never drawn."""
+    weighted = stat_weights(rows, cfg, prompt_skills=prompt_skills, profile=profile).kept
     id_col = ROW_ID.get(table_name, "prompt_id")
     ids = weighted.column(id_col).to_pylist()
     weights = weighted.column("weight").to_pylist()
@@ -110,7 +111,8 @@ def stat_select(rows: pa.Table, prompt_skills: pa.Table, profile: pa.Table, cfg:
     chosen_set = set(chosen)
     dropped = [(ids[i], "stat-sel: not drawn" if weights[i] > 0 else "stat-sel: no missing skill")
                for i in range(len(ids)) if i not in chosen_set]
-    return weighted.take(pa.array(chosen, pa.int64())), drop_log(dropped, table_name, "stat_select")
+    return StepResult(weighted.take(pa.array(chosen, pa.int64())),
+                      drop_log(dropped, table_name, "stat_select"))
 
 
 def missing_skills(profile: pa.Table) -> list[str]:

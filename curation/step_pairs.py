@@ -18,7 +18,7 @@ from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.generate import PromptFormat, conversation, output_schema
-from curation.splits import train_prompts
+from curation.split_builders import train_prompts
 from curation.verifiers import verify
 from schemas.config import StrictModel
 from schemas.ids import content_id

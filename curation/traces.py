@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from curation import text_stats
-from curation.filters import Filtered, apply_checks, require_columns
+from curation.step import StepResult, keep_rows, require_columns
 from schemas.config import StrictModel
 from schemas.tables import TABLES, step_schema
 
@@ -95,8 +95,8 @@ def count_markers(texts, patterns: list[str]) -> pa.Array:
     return pc.count_substring_regex(text_stats.as_arrow(texts), joined).cast(pa.int64())
 
 
-def trace_filter(generations: pa.Table, tags: pa.Table, cfg: TraceFilterConfig, *,
-                 id_column: str = "generation_id", table_name: str = "generations") -> Filtered:
+def trace_filter(generations: pa.Table, cfg: TraceFilterConfig, *, tags: pa.Table,
+                 id_column: str = "generation_id", table_name: str = "generations") -> StepResult:
     """Keep generations whose tags lie within the bounds; rows without tags are kept."""
     require_columns(generations, [id_column], table_name)
     by_id = {gid: i for i, gid in enumerate(tags.column("generation_id").to_pylist())}
@@ -107,8 +107,9 @@ def trace_filter(generations: pa.Table, tags: pa.Table, cfg: TraceFilterConfig, 
         if low is None and high is None:
             continue
         values = tags.column(column).to_pylist()
-        checks[column] = [_bound_reason(column, None if p is None else values[p], low, high) for p in position]
-    return apply_checks(generations, checks, id_column=id_column, table_name=table_name, step_prefix="trace")
+        checks[f"trace.{column}"] = [_bound_reason(column, None if p is None else values[p], low, high)
+                                     for p in position]
+    return keep_rows(generations, checks, id_column=id_column, table_name=table_name)
 
 
 def _bound_reason(column: str, value, low, high) -> str | None:

@@ -12,7 +12,8 @@ from curation.extract import extract_answer
 from curation.generate import output_schema
 from schemas.errors import ConfigError, InputError
 
-VERIFIERS = ("reasoning_gym", "math", "exact", "regex", "composite")
+COMPOSITE = "composite"  # skill-pair prompts (curation/skill_synthesis.py): parts checked one by one
+VERIFIERS = ("reasoning_gym", "math", "exact", "regex", COMPOSITE)
 
 
 @dataclass
@@ -99,14 +100,39 @@ def _regex(extracted, answer, metadata, question):
 
 
 def _composite(extracted, answer, metadata, question):
-    """Skill-pair prompts: every part checked by its own verifier (curation/skill_synthesis.py)."""
-    from curation.skill_synthesis import composite_check  # lazy: skill_synthesis imports this module
-
+    """Skill-pair prompts: every part checked by its own verifier."""
     return composite_check(extracted, metadata)
 
 
+def split_answer(extracted: str, n_parts: int) -> list[str] | None:
+    """'X; Y' (or '(1) X (2) Y') into its parts; None when the count is wrong."""
+    pieces = [p.strip() for p in extracted.split(";")]
+    if len(pieces) != n_parts:
+        numbered = re.split(r"\(\s*\d+\s*\)", extracted)
+        pieces = [p.strip(" ,.") for p in numbered[1:]] if len(numbered) == n_parts + 1 else []
+    return pieces if len(pieces) == n_parts and all(pieces) else None
+
+
+def _verify_part(verifier: str, extracted: str, answer: str, metadata: dict, question: str) -> tuple[float, str]:
+    verdict = verify(verifier, f"Answer: {extracted}", answer, metadata, question=question)
+    return verdict.score, verdict.detail
+
+
+def composite_check(extracted: str, metadata: dict, check_part=_verify_part) -> tuple[float, str]:
+    """Score of a composite answer: the mean of its parts' scores (1.0 only when all are right)."""
+    parts = metadata.get("parts") or []
+    if not parts:
+        raise ValueError("composite prompt has no 'parts' in its metadata")
+    pieces = split_answer(extracted, len(parts))
+    if pieces is None:
+        return 0.0, f"expected {len(parts)} answers separated by ';'"
+    scores = [check_part(p["verifier"], piece, p["answer"], p.get("metadata") or {}, p.get("question", ""))[0]
+              for p, piece in zip(parts, pieces)]
+    return sum(scores) / len(scores), "parts " + "/".join(f"{s:g}" for s in scores)
+
+
 _CHECKS = {"reasoning_gym": _reasoning_gym, "math": _math, "exact": _exact, "regex": _regex,
-           "composite": _composite}
+           COMPOSITE: _composite}
 
 
 def verdicts_table(generations: pa.Table, prompts: pa.Table) -> pa.Table:

@@ -22,7 +22,7 @@ from curation.traces import TraceFilterConfig, TraceTagConfig
 from curation.difficulty import DifficultyConfig, RLFilterConfig
 from curation.generate import PromptFormat
 from curation.preference import PreferenceConfig
-from curation.splits import SFTConfig
+from curation.split_builders import SFTConfig
 from flows.executor import ExecutorConfig
 from schemas.config import StrictModel, read_yaml, validate_model
 

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
 from curation.backends.base import GenerationBackend
+from flows.shards import Shard, cut_shards, generate_shard
 from schemas.config import StrictModel
 from schemas.errors import ConfigError
 
@@ -136,15 +137,6 @@ def engine_spec(kind: str, model: str, seed: int, options: dict | None) -> Engin
     return EngineSpec(kind, model, seed, dict(options or {}))
 
 
-Shard = tuple[tuple[int, ...], list[int]]  # (sample indices still missing, prompt row numbers)
-
-
-def cut_shards(work: dict[tuple, list[int]], shard_size: int) -> list[Shard]:
-    """Pending work {sample indices: rows} cut into shards of at most shard_size prompts."""
-    return [(tuple(indices), rows[start:start + shard_size])
-            for indices, rows in work.items() for start in range(0, len(rows), shard_size)]
-
-
 def assign_shards(shards: list[Shard], workers: int) -> list[list[Shard]]:
     """Deal shards to at most `workers` workers, balancing samples (largest first, least loaded)."""
     if workers < 1:
@@ -186,8 +178,6 @@ def localize(prompts: pa.Table, group: list[Shard]) -> tuple[pa.Table, list[Shar
 def generate_on_worker(spec: EngineSpec, prompts: pa.Table, shards: list[Shard], cfg,
                        sampling, stage) -> pa.Table:
     """One data-parallel worker: load the engine once, sample and stage each of its shards."""
-    from flows.generation import generate_shard
-
     backend = spec.load()
     try:
         tables = [generate_shard.fn(backend, prompts.take(rows), cfg, sampling, list(indices), stage,

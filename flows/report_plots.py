@@ -235,10 +235,3 @@ def plot_loop_rounds(table: pa.Table) -> Figure:
 def _is_number(arrow_type: pa.DataType) -> bool:
     return (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
             or pa.types.is_decimal(arrow_type))
-
-
-PLOTS = {
-    "pass_rates": plot_pass_rates, "difficulty": plot_difficulty, "lengths": plot_lengths,
-    "skills": plot_skills, "splits": plot_splits, "filter_losses": plot_filter_losses,
-    "train_metrics": plot_train_metrics, "loop_rounds": plot_loop_rounds,
-}

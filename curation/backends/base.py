@@ -3,7 +3,6 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -12,7 +11,6 @@ from schemas.errors import ConfigError
 from schemas.ids import canonical_json
 
 Conversation = list[dict]
-BACKEND_KINDS = ("vllm", "transformers", "openai")
 
 
 class Sampling(StrictModel):
@@ -82,25 +80,3 @@ def entropy_from_logprobs(logprobs: list[float], temperature: float) -> float:
     weights = [math.exp(s - top) for s in scaled]
     total = sum(weights)
     return -sum(w / total * math.log(w / total) for w in weights if w > 0)
-
-
-def load_backend(kind: str, model: str | Path, *, seed: int = 0,
-                 options: dict | None = None) -> GenerationBackend:
-    """Build a backend: "vllm" (default engine), "transformers" (fallback, tests) or "openai"
-    (any OpenAI-compatible server; `model` is the served model name)."""
-    if kind == "openai":
-        from curation.backends.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(str(model), seed=seed, options=options)
-    if kind not in BACKEND_KINDS:
-        raise ConfigError(f"unknown backend '{kind}'; choose one of {', '.join(BACKEND_KINDS)}")
-    from curation.models import resolve_model
-
-    path = resolve_model(model)
-    if kind == "vllm":
-        from curation.backends.vllm_backend import VLLMBackend
-
-        return VLLMBackend(path, seed=seed, options=options)
-    from curation.backends.hf_backend import HFBackend
-
-    return HFBackend(path, seed=seed, options=options)

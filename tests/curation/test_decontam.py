@@ -32,7 +32,9 @@ def test_copies_and_embeddings_are_dropped_with_the_benchmark_named():
         gcd_question(12, 19),                                     # p3 same template, other numbers
         "How many legs do 3 spiders have?",                       # p4 unrelated
     ])
-    kept, drops, hits, matches = decontaminate(table, EVAL, DecontamConfig())
+    result = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
+    kept, drops = result.kept, result.dropped
+    hits, matches = result.side["decontam_hits"], result.side["decontam_matches"]
     assert kept.column("prompt_id").to_pylist() == ["p3", "p4"]
     reasons = dict(zip(drops.column("record_id").to_pylist(), drops.column("reason").to_pylist()))
     assert reasons["p0"] == "identical to eval set 'gsm' item 0"
@@ -47,15 +49,17 @@ def test_copies_and_embeddings_are_dropped_with_the_benchmark_named():
 def test_template_ngrams_would_match_everything_without_the_template_rule():
     table = prompts([gcd_question(13, 19)])
     cfg = DecontamConfig(n=8, min_coverage=0.01, template_share=None)
-    assert decontaminate(table, EVAL, cfg).kept.num_rows == 0
-    with_rule = decontaminate(table, EVAL, cfg.model_copy(update={"template_share": 0.2}))
+    assert decontaminate(table, cfg, eval_sets=EVAL).kept.num_rows == 0
+    with_rule = decontaminate(table, cfg.model_copy(update={"template_share": 0.2}), eval_sets=EVAL)
     assert with_rule.kept.num_rows == 1
-    assert with_rule.hits.to_pylist()[0]["n_template_ngrams"] > 0  # gcd is the first benchmark
+    assert with_rule.side["decontam_hits"].to_pylist()[0]["n_template_ngrams"] > 0  # gcd is the first benchmark
 
 
 def test_report_only_mode_keeps_everything():
     table = prompts([GSM_LIKE, "unrelated"])
-    kept, drops, hits, matches = decontaminate(table, EVAL, DecontamConfig(drop=False))
+    result = decontaminate(table, DecontamConfig(drop=False), eval_sets=EVAL)
+    kept, drops = result.kept, result.dropped
+    hits, matches = result.side["decontam_hits"], result.side["decontam_matches"]
     assert kept.num_rows == 2 and drops.num_rows == 0
     assert matches.num_rows == 1 and hits.column("dropped").to_pylist() == [False, False]
 
@@ -63,8 +67,8 @@ def test_report_only_mode_keeps_everything():
 def test_short_n_catches_short_overlaps():
     eval_sets = {"tiny": ["what is seven times six"]}
     table = prompts(["Quick one: what is seven times six? Thanks"])
-    assert decontaminate(table, eval_sets, DecontamConfig()).kept.num_rows == 1  # 13-grams: no overlap
-    assert decontaminate(table, eval_sets, DecontamConfig(n=5)).kept.num_rows == 0
+    assert decontaminate(table, DecontamConfig(), eval_sets=eval_sets).kept.num_rows == 1  # 13-grams: no overlap
+    assert decontaminate(table, DecontamConfig(n=5), eval_sets=eval_sets).kept.num_rows == 0
 
 
 def test_bundled_sets_drop_only_verbatim_training_prompts():
@@ -73,7 +77,8 @@ def test_bundled_sets_drop_only_verbatim_training_prompts():
     data = reasoning_gym.create_dataset("gcd", size=60, seed=1, min_numbers=2, max_numbers=2, max_value=20)
     questions = [data[i]["question"] for i in range(60)]
     eval_sets = load_eval_sets(["bundled"])
-    kept, drops, _, _ = decontaminate(prompts(questions), eval_sets, DecontamConfig())
+    result = decontaminate(prompts(questions), DecontamConfig(), eval_sets=eval_sets)
+    kept, drops = result.kept, result.dropped
     verbatim = {f"p{i}" for i, q in enumerate(questions) if q in eval_sets["gcd"]}
     assert verbatim and set(drops.column("record_id").to_pylist()) == verbatim
 
@@ -87,9 +92,8 @@ def test_bad_decontam_configs_are_rejected(bad):
 
 def test_results_commit_to_the_lake_and_answer_sql(lake):
     table = prompts([GSM_LIKE, "unrelated"])
-    result = decontaminate(table, EVAL, DecontamConfig())
-    lake.commit({"filter_log": result.drop_log, "decontam_hits": result.hits,
-                 "decontam_matches": result.matches}, run_id="run-1")
+    result = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
+    lake.commit({"filter_log": result.dropped, **result.side}, run_id="run-1")
     why = lake.query("SELECT step, reason FROM filter_log WHERE record_id = 'p0'").to_pylist()
     assert why == [{"step": "decontam", "reason": "identical to eval set 'gsm' item 0"}]
     hits = lake.query("SELECT benchmark, n_prompts_hit FROM decontam_hits ORDER BY benchmark").to_pylist()

@@ -71,7 +71,8 @@ def _stats(rates):
 
 
 def test_rl_filter_keeps_strictly_between_and_logs_reasons():
-    kept, dropped = rl_filter(_stats([0.0, 0.25, 0.5, 1.0]), RLFilterConfig())
+    result = rl_filter(_stats([0.0, 0.25, 0.5, 1.0]), RLFilterConfig())
+    kept, dropped = result.kept, result.dropped
     assert kept["prompt_id"].to_pylist() == ["p1", "p2"]
     assert dropped.to_pylist() == [
         {"record_id": "p0", "table_name": "prompt_stats", "step": "rl_filter", "reason": "pass_rate 0.00 <= min 0.0"},
@@ -79,7 +80,8 @@ def test_rl_filter_keeps_strictly_between_and_logs_reasons():
 
 
 def test_rl_filter_custom_band():
-    kept, dropped = rl_filter(_stats([0.1, 0.25, 0.5, 0.8]), RLFilterConfig(min_pass=0.1, max_pass=0.8))
+    result = rl_filter(_stats([0.1, 0.25, 0.5, 0.8]), RLFilterConfig(min_pass=0.1, max_pass=0.8))
+    kept, dropped = result.kept, result.dropped
     assert kept["prompt_id"].to_pylist() == ["p1", "p2"]
     assert dropped["reason"].to_pylist() == ["pass_rate 0.10 <= min 0.1", "pass_rate 0.80 >= max 0.8"]
     with pytest.raises(ValidationError):

@@ -49,16 +49,18 @@ def test_stat_weights_and_selection_favour_missing_skills():
     profile = missing_skill_profile(stats, links, skills, cfg)
     assert missing_skills(profile) == ["gcd"]
     rows = pa.table({"prompt_id": stats.column("prompt_id")})
-    weights = stat_weights(rows, links, profile, cfg).column("weight").to_pylist()
+    weights = stat_weights(rows, cfg, prompt_skills=links, profile=profile).kept.column("weight").to_pylist()
     assert weights[0] == 1.0 and weights[4] == pytest.approx(1 + 4 * 0.75)
     hits = 0
     for seed in range(50):
-        chosen, dropped = stat_select(rows, links, profile, cfg.model_copy(update={"seed": seed}), 2,
-                                      table_name="rl_prompts")
+        result = stat_select(rows, links, profile, cfg.model_copy(update={"seed": seed}), 2,
+                             table_name="rl_prompts")
+        chosen, dropped = result.kept, result.dropped
         assert chosen.num_rows == 2 and dropped.num_rows == 7
         hits += sum(p in {"p4", "p5", "p6", "p7"} for p in chosen.column("prompt_id").to_pylist())
     assert hits > 0.6 * 100  # expected ~74%; uniform would give 4/9 = 44%
-    only, _ = stat_select(rows, links, profile, cfg.model_copy(update={"base_weight": 0.0}), 9, table_name="rl_prompts")
+    only = stat_select(rows, links, profile, cfg.model_copy(update={"base_weight": 0.0}), 9,
+                       table_name="rl_prompts").kept
     assert sorted(only.column("prompt_id").to_pylist()) == ["p4", "p5", "p6", "p7"]
 
 
@@ -67,8 +69,8 @@ def test_weights_drive_mixing_priority():
     cfg = SkillProfileConfig(base_weight=0.0)
     profile = missing_skill_profile(stats, links, skills, cfg)
     prompts = pa.table({"prompt_id": stats.column("prompt_id"), "source": ["rg"] * 9, "task": ["t"] * 9})
-    rl = stat_weights(prompts.select(["prompt_id"]), links, profile, cfg)
-    kept, _ = fill_budget(rl, prompt_attributes(prompts), 4, MixConfig(), table_name="rl_prompts")
+    rl = stat_weights(prompts.select(["prompt_id"]), cfg, prompt_skills=links, profile=profile).kept
+    kept = fill_budget(rl, prompt_attributes(prompts), 4, MixConfig(), table_name="rl_prompts").kept
     assert sorted(kept.column("prompt_id").to_pylist()) == ["p4", "p5", "p6", "p7"]
 
 

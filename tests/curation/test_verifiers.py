@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 import reasoning_gym
 
-from curation.verifiers import VERIFIERS, verdicts_table, verify
+from curation.verifiers import VERIFIERS, composite_check, split_answer, verdicts_table, verify
 from schemas.errors import ConfigError, InputError
 from schemas.tables import TABLES
 
@@ -123,3 +123,17 @@ def test_verdicts_table_names_the_bad_row(chain_sum_entries):
     bad_json = prompts.set_column(4, "metadata", pa.array(["{oops", None, None]))
     with pytest.raises(InputError, match="prompt rg0: metadata"):
         verdicts_table(orphan, bad_json)
+
+
+def test_composite_checks_each_part_with_the_given_checker():
+    meta = {"parts": [{"verifier": "exact", "answer": "a"}, {"verifier": "exact", "answer": "b"}]}
+    check = lambda v, e, a, m, q: (float(e == a), "")  # noqa: E731
+    assert composite_check("(1) a (2) b", meta, check)[0] == 1.0
+    assert composite_check("a; c", meta, check) == (0.5, "parts 1/0")
+    assert verify("composite", "Answer: a; b", "a; b", meta).score == 1.0
+
+
+def test_split_answer():
+    assert split_answer("3; 4", 2) == ["3", "4"]
+    assert split_answer("(1) 3, (2) 4.", 2) == ["3", "4"]
+    assert split_answer("3; 4; 5", 2) is None and split_answer("3;", 2) is None

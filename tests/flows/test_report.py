@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 import pytest
 
 from flows.cli import main
-from flows.report_queries import PANEL_QUERIES
+from flows.report_panels import PANELS as PANEL_SPECS
 from schemas.lake import Lake
 
-PANELS = [query.key for query in PANEL_QUERIES]
+PANELS = [spec.key for spec in PANEL_SPECS]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -133,8 +133,8 @@ def test_loop_panel_adapts_to_the_loop_table_columns():
 
 
 def test_panel_sql_only_reads():
-    for query in PANEL_QUERIES:
-        assert re.match(r"\s*(SELECT|WITH)\b", query.sql), query.key
+    for spec in PANEL_SPECS:
+        assert re.match(r"\s*(SELECT|WITH)\b", spec.sql), spec.key
 
 
 _IMAGE_PROBE = """<script>
