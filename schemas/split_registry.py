@@ -11,6 +11,9 @@ from schemas.lake import Lake
 from schemas.lake_sql import literal
 from schemas.tables import ROW_ID, SPLIT_KINDS
 
+# `warmstart export` formats that keep the lake's columns (and that `warmstart train --data` reads)
+PLAIN_EXPORT_FORMATS = ("parquet", "jsonl")
+
 
 @dataclass
 class Split:

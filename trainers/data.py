@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from curation.rewards import parse_metadata
 from schemas.errors import InputError, SplitError
-from schemas.split_registry import read_split
+from schemas.split_registry import PLAIN_EXPORT_FORMATS, read_split
 from schemas.tables import ROW_ID, SPLIT_KINDS
 from trainers.registry import trainer_spec
 
@@ -74,7 +75,7 @@ def check_rows(table: pa.Table, kind: str, source: str) -> list[dict]:
         if kind == "sft":
             _check_messages(row["messages"], where)
         if kind == "rl":
-            row["metadata"] = _parse_metadata(row.get("metadata"), where)
+            row["metadata"] = parse_metadata(row.get("metadata"), where)
     return rows
 
 
@@ -87,20 +88,6 @@ def _check_messages(messages, where: str) -> None:
                              field="messages")
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise InputError(f"{where}: no assistant message to learn from", field="messages")
-
-
-def _parse_metadata(value, where: str) -> dict:
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return value
-    try:
-        parsed = json.loads(value)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{where}: metadata is not JSON ({exc})", field="metadata") from None
-    if not isinstance(parsed, dict):
-        raise InputError(f"{where}: metadata must be a JSON object", field="metadata")
-    return parsed
 
 
 def _guess_kind(columns: list[str]) -> str:
@@ -131,6 +118,9 @@ def _read_export(path: Path):
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: files have different columns ({exc})") from None
     manifest = _manifest(files[0])
+    if manifest.get("format", "parquet") not in PLAIN_EXPORT_FORMATS:
+        raise SplitError(f"{path} was exported with --format {manifest['format']} for another engine; "
+                         f"`warmstart train` reads --format {' or '.join(PLAIN_EXPORT_FORMATS)} exports")
     name = manifest.get("split") or files[0].stem
     return table, name, manifest.get("kind"), manifest.get("version"), str(path)
 
