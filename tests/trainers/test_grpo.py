@@ -57,7 +57,8 @@ def test_rewards_come_from_the_verifier_and_flat_groups_are_dropped(digit_tokeni
 
 def test_length_reward_prefers_the_shorter_correct_answer(digit_tokenizer):
     rows = rl_rows(1, answer="7", verifier="exact")
-    grpo = recipe(digit_tokenizer, rows, ["7", "1 2 3 4 7"], length_penalty=0.5, filter_zero_variance=True)
+    # the longer answer ends on a bare "7" line (a run of numbers "1 2 3 4 7" is no longer read as its last)
+    grpo = recipe(digit_tokenizer, rows, ["7", "1 2 3 4\n7"], length_penalty=0.5, filter_zero_variance=True)
     updates, metrics = grpo.prepare(tiny_llama(digit_tokenizer), [[0]])
     assert metrics["reward"] == 1.0  # both correct: without the length reward this group would be dropped
     advantages = updates[0][0].extra["advantages"]
