@@ -1,7 +1,14 @@
-"""Difficulty from pass rates over k samples: Wilson intervals, buckets, and the RL filter (0 < pass < 1)."""
+"""Difficulty from pass rates over k samples: Wilson intervals, buckets, and the RL filter (0 < pass < 1).
+
+Buckets and the RL filter compare one number per prompt, `difficulty.estimate`: the pass rate
+(`point`), or a bound of its Wilson interval. At k = 4, 4/4 correct has a lower bound of 0.51:
+`wilson_lower` calls a prompt easy only when the samples show it, `wilson_upper` calls it hard
+only when they show that.
+"""
 
 import math
 from collections import defaultdict
+from typing import Literal
 
 import pyarrow as pa
 from pydantic import Field, model_validator
@@ -12,6 +19,9 @@ from schemas.config import StrictModel
 from schemas.errors import InputError
 
 BUCKETS = ("solved", "easy", "medium", "hard", "unsolved")
+# Which prompt_stats column each `difficulty.estimate` compares against bucket edges and RL bounds.
+ESTIMATE_COLUMNS = {"point": "pass_rate", "wilson_lower": "ci_low", "wilson_upper": "ci_high"}
+Estimate = Literal["point", "wilson_lower", "wilson_upper"]
 
 
 class DifficultyConfig(StrictModel):
@@ -20,6 +30,12 @@ class DifficultyConfig(StrictModel):
     easy_min: float = Field(0.7, gt=0, lt=1, description="pass rate at or above which a prompt is easy")
     medium_min: float = Field(0.3, gt=0, lt=1, description="pass rate at or above which a prompt is medium")
     z: float = Field(1.96, gt=0, description="normal quantile of the Wilson interval (1.96 = 95%)")
+    estimate: Estimate = Field(
+        "point", description="what buckets and the RL filter compare: the pass rate (point) or the Wilson "
+                             "interval's lower or upper bound")
+    pooled: bool = Field(
+        False, description="rank by the difficulty ledger: successes and attempts pooled over every run "
+                           "that sampled the prompt with this policy, not this run's samples alone")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -29,7 +45,7 @@ class DifficultyConfig(StrictModel):
 
 
 def bucket(pass_rate: float, cfg: DifficultyConfig) -> str:
-    """solved (1), easy, medium, hard (> 0), unsolved (0)."""
+    """solved (1), easy, medium, hard (> 0), unsolved (0), of a pass rate or a bound of it."""
     if pass_rate >= 1.0:
         return "solved"
     if pass_rate >= cfg.easy_min:
@@ -53,7 +69,7 @@ def prompt_stats(generations: pa.Table, verdicts: pa.Table, cfg: DifficultyConfi
 
     Expects exactly one verdict per generation (verdicts of one verifier run).
     """
-    correct_of = _correct_by_generation(verdicts)
+    correct_of = correct_by_generation(verdicts)
     groups: dict[tuple[str, str], list[tuple[bool, int]]] = defaultdict(list)
     for gen in generations.select(["generation_id", "prompt_id", "model", "n_tokens"]).to_pylist():
         if gen["generation_id"] not in correct_of:
@@ -61,18 +77,23 @@ def prompt_stats(generations: pa.Table, verdicts: pa.Table, cfg: DifficultyConfi
         groups[(gen["prompt_id"], gen["model"])].append((correct_of[gen["generation_id"]], gen["n_tokens"]))
     rows = {name: [] for name in output_schema("prompt_stats").names}
     for (prompt_id, model), samples in sorted(groups.items()):
-        k, n_correct = len(samples), sum(correct for correct, _ in samples)
-        pass_rate = n_correct / k
-        ci_low, ci_high = wilson_interval(n_correct, k, cfg.z)
-        values = dict(prompt_id=prompt_id, model=model, k=k, n_correct=n_correct, pass_rate=pass_rate,
-                      ci_low=ci_low, ci_high=ci_high, difficulty_bucket=bucket(pass_rate, cfg),
+        k = len(samples)
+        values = dict(prompt_id=prompt_id, model=model, **rates(sum(correct for correct, _ in samples), k, cfg),
                       mean_tokens=sum(tokens or 0 for _, tokens in samples) / k)
         for name, value in values.items():
             rows[name].append(value)
     return pa.Table.from_pydict(rows, schema=output_schema("prompt_stats"))
 
 
-def _correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
+def rates(n_correct: int, k: int, cfg: DifficultyConfig) -> dict:
+    """k, n_correct, pass_rate, Wilson ci_low/ci_high, and the bucket of the configured estimate."""
+    ci_low, ci_high = wilson_interval(n_correct, k, cfg.z)
+    values = dict(k=k, n_correct=n_correct, pass_rate=n_correct / k, ci_low=ci_low, ci_high=ci_high)
+    return {**values, "difficulty_bucket": bucket(values[ESTIMATE_COLUMNS[cfg.estimate]], cfg)}
+
+
+def correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
+    """generation_id -> verified correct; an InputError when a generation has two verdicts."""
     correct_of: dict[str, bool] = {}
     ids, correct = verdicts["generation_id"].to_pylist(), verdicts["correct"].to_pylist()
     for generation_id, is_correct in zip(ids, correct):
@@ -84,7 +105,8 @@ def _correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
 
 
 class RLFilterConfig(StrictModel):
-    """Keep prompts the policy sometimes solves: min_pass < pass_rate < max_pass (strict)."""
+    """Keep prompts the policy sometimes solves: min_pass < pass_rate < max_pass (strict); with
+    `difficulty.estimate` a Wilson bound of the pass rate takes its place."""
 
     min_pass: float = Field(0.0, ge=0, le=1, description="drop prompts with pass_rate at or below this")
     max_pass: float = Field(1.0, ge=0, le=1, description="drop prompts with pass_rate at or above this")
@@ -96,14 +118,17 @@ class RLFilterConfig(StrictModel):
         return self
 
 
-def rl_filter(stats: pa.Table, cfg: RLFilterConfig) -> StepResult:
-    """Keep prompt_stats rows with min_pass < pass_rate < max_pass; log the others with the reason."""
+def rl_filter(stats: pa.Table, cfg: RLFilterConfig, estimate: Estimate = "point") -> StepResult:
+    """Keep prompt_stats rows with min_pass < estimate < max_pass (the pass rate, or a bound of its
+    Wilson interval); log the others with the reason."""
+    column = ESTIMATE_COLUMNS[estimate]
+    name = "pass_rate" if estimate == "point" else estimate
     reasons = []
-    for pass_rate in stats["pass_rate"].to_pylist():
-        if pass_rate <= cfg.min_pass:
-            reasons.append(f"pass_rate {pass_rate:.2f} <= min {cfg.min_pass}")
-        elif pass_rate >= cfg.max_pass:
-            reasons.append(f"pass_rate {pass_rate:.2f} >= max {cfg.max_pass}")
+    for value in stats[column].to_pylist():
+        if value <= cfg.min_pass:
+            reasons.append(f"{name} {value:.2f} <= min {cfg.min_pass}")
+        elif value >= cfg.max_pass:
+            reasons.append(f"{name} {value:.2f} >= max {cfg.max_pass}")
         else:
             reasons.append(None)
     return keep_rows(stats, {"rl_filter": reasons}, id_column="prompt_id", table_name="prompt_stats")

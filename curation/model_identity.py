@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from curation.models import resolve_model
 from schemas.errors import ModelError
 
 CACHE_NAME = ".warmstart-fingerprint.json"
@@ -83,3 +84,11 @@ def _write_cache(folder: Path, record: dict) -> None:
             return
         except OSError:
             continue  # read-only model folder: the user cache instead; neither: recompute next time
+
+
+def policy_fingerprint(backend: str, model: str | Path) -> str:
+    """The policy a curate run samples: its weights' fingerprint, or for the openai backend (no
+    weights to read) the served model's name."""
+    if backend == "openai":
+        return str(model)
+    return model_fingerprint(resolve_model(model))

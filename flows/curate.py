@@ -16,12 +16,13 @@ from prefect.cache_policies import NO_CACHE
 
 from curation import adaptive, difficulty, generate, temperature
 from curation.backends.base import Sampling
+from curation.model_identity import policy_fingerprint
 from flows.config import CurateConfig
 from flows.executor import check_executor, engine_spec, task_runner_for
 from flows.generation import generate_stage, staging_for, verify_stage, workdir
 from flows.locking import run_lock
 from flows.progress import stage_bar
-from flows.stages import hygiene, split_stage
+from flows.stages import hygiene, ledger, split_stage
 from flows.stages import skills as skill_stage
 from flows.stages.state import CurationState, StageOutput
 from flows.summary import RunSummary
@@ -34,8 +35,8 @@ from schemas.split_registry import register_splits
 def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str, config_json: str,
                 eval_sets: dict | None = None, parent: str | None = None) -> RunSummary:
     """Run every stage over validated prompts; each stage is one lake commit."""
-    state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
-                          summary=RunSummary(run_id), prompts=prompts, eval_sets=eval_sets)
+    state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id, summary=RunSummary(run_id),
+                          policy=policy_fingerprint(cfg.backend, cfg.model), prompts=prompts, eval_sets=eval_sets)
     record = functools.partial(record_run, state.lake, run_id, config_json, datetime.now(timezone.utc),
                                parent=parent)
     record("running")
@@ -119,8 +120,10 @@ def generate_and_verify(state: CurationState, sampling: Sampling) -> None:
 
 
 def rank_stage(state: CurationState) -> None:
-    """Pass rates and difficulty per prompt, and the policy's missing-skill profile; one commit."""
+    """Pass rates and difficulty per prompt (this run's, or pooled in the difficulty ledger), and the
+    policy's missing-skill profile; one commit."""
     state.stats = difficulty.prompt_stats(state.generations, state.verdicts, state.cfg.difficulty)
+    ledger.update(state)
     skill_stage.profile(state)
     commit_stage(state, "rank", {"prompt_stats": state.stats.num_rows}, prompt_stats=state.stats)
     state.summary.buckets = state.stats.column("difficulty_bucket").to_pylist()

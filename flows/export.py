@@ -24,8 +24,13 @@ EXPORT_COLUMNS = {
 
 
 def plain_table(lake: Lake, split: Split) -> pa.Table:
-    """The split's rows in EXPORT_COLUMNS, as stored."""
-    return split.rows.select(EXPORT_COLUMNS[split.kind])
+    """The split's rows in EXPORT_COLUMNS, as stored; an rl split's difficulty column from the ledger."""
+    table = split.rows.select(EXPORT_COLUMNS[split.kind])
+    if split.kind != "rl":
+        return table
+    column = table.schema.get_field_index(handoff.DIFFICULTY_COLUMN)
+    return table.set_column(column, handoff.DIFFICULTY_COLUMN,
+                            pa.array(handoff.difficulty(lake, split).values, pa.float64()))
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,9 @@ def export_split(lake: Lake, name: str, out_dir: Path, *, version: int | None = 
                 "lake": str(lake.location), "file": path.name, "format": fmt}
     if usage:
         manifest["usage"] = usage
-    if split.kind == "rl" and build is not plain_table:
-        manifest["difficulty"] = {"column": handoff.DIFFICULTY_COLUMN, "source": handoff.difficulty(split).source}
+    if split.kind == "rl":
+        manifest["difficulty"] = {"column": handoff.DIFFICULTY_COLUMN,
+                                  "source": handoff.difficulty(lake, split).source}
     out_dir.mkdir(parents=True, exist_ok=True)
     _write(table, path)
     (out_dir / f"{name}.manifest.json").write_text(json.dumps(manifest, indent=2))

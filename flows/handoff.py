@@ -47,11 +47,24 @@ class Difficulty(NamedTuple):
     source: str
 
 
-def difficulty(split: Split) -> Difficulty:
-    """The one place the exported difficulty comes from: today the pass rate the curating
-    run measured (rl_prompts.pass_rate); a pooled ledger across runs plugs in here."""
-    return Difficulty(split.rows.column("pass_rate").to_pylist(),
-                      "rl_prompts.pass_rate (pass rate of the curating run's policy)")
+def difficulty(lake: Lake, split: Split) -> Difficulty:
+    """The one place the exported difficulty comes from: the difficulty ledger's pass rate, pooled
+    over every run that sampled the prompt with the policy that curated the row (the ledger row
+    whose run_ids hold the row's run), else the curating run's own rl_prompts.pass_rate."""
+    rows = split.rows.select(["prompt_id", "run_id", "pass_rate"]).to_pylist()
+    runs = sorted({row["run_id"] for row in rows})
+    ledger = lake.read("difficulty", where=f"list_has_any(run_ids, [{', '.join(map(literal, runs))}])") \
+        if runs else None
+    pooled = {(entry["prompt_id"], run): entry["pass_rate"] for entry in
+              (ledger.select(["prompt_id", "run_ids", "pass_rate"]).to_pylist() if ledger is not None else [])
+              for run in entry["run_ids"]}
+    keys = [(row["prompt_id"], row["run_id"]) for row in rows]
+    n_pooled = sum(key in pooled for key in keys)
+    parts = [f"difficulty.pass_rate (pooled over every run of the curating policy) for {n_pooled} rows"] \
+        if n_pooled else []
+    if n_pooled < len(rows):
+        parts.append(f"rl_prompts.pass_rate (the curating run's own samples) for {len(rows) - n_pooled} rows")
+    return Difficulty([pooled.get(key, row["pass_rate"]) for key, row in zip(keys, rows)], "; ".join(parts))
 
 
 def verl_table(lake: Lake, split: Split) -> pa.Table:
@@ -102,7 +115,7 @@ def rl_records(lake: Lake, split: Split) -> list[dict]:
     """Each rl row with its curated chat, raw question, verifier inputs and difficulty."""
     rows = split.rows.to_pylist()
     formats = prompt_formats(lake, [row["run_id"] for row in rows])
-    rates = difficulty(split).values
+    rates = difficulty(lake, split).values
     records = []
     for index, (row, rate) in enumerate(zip(rows, rates, strict=True)):
         fmt = formats[row["run_id"]]
