@@ -118,7 +118,8 @@ class CurateConfig(StrictModel):
     prompt_format: PromptFormat = Field(default_factory=PromptFormat)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
-    rl_filter: RLFilterConfig = Field(default_factory=RLFilterConfig)
+    rl_filter: RLFilterConfig | None = Field(
+        default_factory=RLFilterConfig, description="null: every train prompt goes to RL, with its pass rate")
     sft: SFTConfig = Field(default_factory=SFTConfig)
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
     splits: SplitNames = Field(default_factory=SplitNames)

@@ -39,8 +39,8 @@ def build(state: CurationState) -> dict[str, pa.Table]:
     state.sft = split_builders.sft_examples(train, state.clean_generations, state.verdicts, cfg.prompt_format,
                                             cfg.sft)
     state.preference = _pairs(train, state)
-    rl_stats = out.record("rl_filter", difficulty.rl_filter(state.stats, cfg.rl_filter,
-                                                                   cfg.difficulty.estimate))
+    rl_stats = state.stats if cfg.rl_filter is None else out.record(
+        "rl_filter", difficulty.rl_filter(state.stats, cfg.rl_filter, cfg.difficulty.estimate))
     state.rl = split_builders.rl_prompts(train, rl_stats, cfg.prompt_format, split_builders.RLConfig())
     state.attributes = mixing.prompt_attributes(state.prompts, state.stats, state.prompt_skills, state.skills)
     run_steps(state, SPLIT_STEPS)
