@@ -12,7 +12,7 @@ SETTINGS = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 def run(folder, **over) -> dict:
     """One curate run on the fake policy; its prompt_stats and RL split rows."""
     raw = {"lake": str(folder / "lake"), "backend": "openai", "model": "fake-policy", "decontam": None,
-           "sources": [{"type": "reasoning_gym", "task": "basic_arithmetic", "count": 24, "seed": 5,
+           "sources": [{"type": "reasoning_gym", "task": "basic_arithmetic", "count": 16, "seed": 5,
                         "config": SETTINGS}],
            "sampling": {"k": 4, "max_tokens": 64}, **over}
     with pytest.MonkeyPatch.context() as patch:
