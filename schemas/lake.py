@@ -22,6 +22,8 @@ from schemas.tables import TABLES
 from schemas.validate import conform, last_per_key
 
 _LOCK_WAIT_S = 30.0
+# PostgreSQL catalogs this process has opened: they exist, so a write need not check for a new one
+_KNOWN_CATALOGS: set[str] = set()
 
 
 class MissingLakeError(LakeError):
@@ -43,7 +45,6 @@ class Lake:
         self.location = self.where.local_dir or self.where.display
         self.catalog = Path(self.where.catalog) if self.where.local_dir else self.where.catalog
         self.data_path = self.where.data_path
-        self._known = False  # a PostgreSQL catalog seen to exist (a new one claims its data_path)
 
     @property
     def workdir(self) -> Path:
@@ -83,7 +84,8 @@ class Lake:
             self._attach(con, read_only=not write, version=version)
             if new_catalog:
                 shared_path.claim(self.where)
-            self._known = self.where.is_postgres
+            if self.where.is_postgres:
+                _KNOWN_CATALOGS.add(self.where.display)
             con.execute("USE lake")
             yield con
         finally:
@@ -100,7 +102,7 @@ class Lake:
                                 f"{exc.strerror or exc}") from exc
             return False
         shared_path.check_reachable(self.where)
-        if self._known or self.exists():
+        if self.where.display in _KNOWN_CATALOGS or self.exists():
             return False
         shared_path.check_unclaimed(self.where)
         return True

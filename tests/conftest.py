@@ -19,6 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# a loaded 2-core machine can take longer than Prefect's default 20 s to start its ephemeral API
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def postgres_bin() -> Path | None:
     candidates = ([Path(on_path).resolve().parent] if on_path else []) + [
         Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
     for folder in candidates:
-        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "createdb", "postgres")):
+        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "createdb", "pg_dump", "postgres")):
             return folder
     return None
 
@@ -96,8 +98,9 @@ def pg_server():
     run("pg_ctl", "-D", str(data), "-l", str(home / "log"), "-w", "start",
         "-o", f"-p {port} -k {home} -h 127.0.0.1 -c fsync=off")
     try:
-        yield {"port": port, "password": password,
-               "createdb": lambda name: run("createdb", "-h", str(home), "-p", str(port), "-U", "postgres", name)}
+        client = lambda tool, name: run(tool, "-h", str(home), "-p", str(port), "-U", "postgres", name)  # noqa: E731
+        yield {"port": port, "password": password, "createdb": lambda name: client("createdb", name),
+               "dump": lambda name: client("pg_dump", name).stdout.decode()}
     finally:
         run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(home, ignore_errors=True)
