@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -36,12 +36,14 @@ class LakeLocation:
     """A parsed lake location: what DuckLake attaches (`catalog`) and where Parquet files go."""
 
     kind: str  # "local" or "postgres"
-    catalog: str  # after 'ducklake:': a catalog file path, or 'postgres:<libpq conninfo>'
+    # after 'ducklake:': a catalog file path, or 'postgres:<libpq conninfo>' (repr=False: it may
+    # hold the password, and a repr can end up in a log)
+    catalog: str = field(repr=False)
     data_path: Path
     display: str  # for messages: the directory, or the URL with its password masked
     local_dir: Path | None = None
-    conninfo: str | None = None  # libpq connection string (postgres only)
-    password: str | None = None  # only to scrub it from error messages
+    conninfo: str | None = field(default=None, repr=False)  # libpq connection string (postgres only)
+    password: str | None = field(default=None, repr=False)  # to connect, and to scrub it from messages
 
     @property
     def is_postgres(self) -> bool:
