@@ -12,9 +12,10 @@ import sys
 
 from schemas.errors import WarmstartError
 
-COMMANDS = ["model", "run", "sql", "splits", "export", "train", "loop", "server", "schedule", "report"]
+COMMANDS = ["model", "run", "sql", "splits", "export", "train", "loop", "runs", "server", "schedule", "report"]
 EXAMPLES = ["warmstart run configs/demo.yaml                  # curate prompts into the lake, cut splits",
             "warmstart train sft --split sft --max-steps 20   # train on a split",
+            "warmstart runs                                   # every run: status, duration, what it made",
             "warmstart COMMAND --help                         # each command's options and examples"]
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.closed_loop_config import LoopConfig
+from flows.run_record import recorded_run
 from schemas.errors import ConfigError
 from schemas.lake import Lake
+from schemas.lake_location import public_location
 from schemas.lake_sql import literal
 from schemas.tables import SPLIT_KINDS
 from schemas.validate import conform
@@ -39,10 +41,10 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
         resolve_model(policy)
     for trainer in {*cfg.train.first, *cfg.train.later}:  # trainer options are checked up front too
         train_config(cfg, trainer, 0, policy, "any-split", None)
-    rows, started = previous_rounds(lake, cfg), now()
-    record_loop(lake, cfg, "running", started)
+    rows = previous_rounds(lake, cfg)
     score = None  # the held-out score of `policy`, once measured
-    try:
+    # the loop's own `runs` row (kind loop); its curate and train runs name it as parent
+    with recorded_run(lake, cfg.name, "loop", public_config(cfg)):
         for r in range(cfg.rounds):
             row = rows.get(r) or new_round(cfg, r, policy)
             if row["status"] != "completed":
@@ -50,12 +52,12 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
                 row = run_round(cfg, lake, row, eval_prompts, score, log)
             rows[r] = row
             policy, score = row["checkpoint"], row["eval_pass_rate"]
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        record_loop(lake, cfg, status, started, f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    record_loop(lake, cfg, "completed", started)
     return [rows[r] for r in sorted(rows) if r < cfg.rounds]
+
+
+def public_config(cfg: LoopConfig) -> str:
+    """The loop config as `runs.config` stores it: JSON, the lake's password masked."""
+    return cfg.model_copy(update={"lake": public_location(cfg.lake)}).model_dump_json()
 
 
 def new_round(cfg: LoopConfig, r: int, policy: str) -> dict:
@@ -211,7 +213,8 @@ def previous_rounds(lake: Lake, cfg: LoopConfig) -> dict[int, dict]:
         return {}
     runs = lake.query(f"SELECT config FROM runs WHERE run_id = {literal(cfg.name)} AND kind = 'loop'").to_pylist()
     if runs:
-        before, now_ = json.loads(runs[0]["config"]), json.loads(cfg.model_dump_json())
+        before, now_ = json.loads(runs[0]["config"]), json.loads(public_config(cfg))
+        before["lake"] = public_location(before.get("lake") or "")  # rows of older versions held it raw
         changed = sorted(k for k in set(before) | set(now_) if k not in RESUMABLE_KEYS and before.get(k) != now_.get(k))
         if changed:
             raise ConfigError(f"loop '{cfg.name}' already ran in {lake} with other settings "
@@ -222,13 +225,6 @@ def previous_rounds(lake: Lake, cfg: LoopConfig) -> dict[int, dict]:
 
 def save_round(lake: Lake, row: dict) -> None:
     lake.commit({"loop_rounds": [row]}, run_id=row["loop_id"])
-
-
-def record_loop(lake: Lake, cfg: LoopConfig, status: str, started: datetime, detail: str = "") -> None:
-    """The loop's own `runs` row (kind loop); its curate and train runs name it as parent."""
-    lake.commit({"runs": [{"run_id": cfg.name, "kind": "loop", "config": cfg.model_dump_json(), "started": started,
-                           "finished": None if status == "running" else now(), "status": status,
-                           "parent_run_id": None, "detail": detail}]})
 
 
 def run_id(cfg: LoopConfig, r: int, stage: str) -> str:

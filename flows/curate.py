@@ -4,11 +4,9 @@ Reads like the recipe it is; the steps live in curation/, their composition in f
 """
 
 import contextlib
-import functools
 import json
 import time
 import uuid
-from datetime import datetime, timezone
 
 import pyarrow as pa
 from prefect import flow, task
@@ -19,41 +17,39 @@ from curation.backends.base import Sampling
 from curation.model_identity import policy_fingerprint
 from flows.config import CurateConfig
 from flows.executor import check_executor, engine_spec, task_runner_for
-from flows.generation import generate_stage, staging_for, verify_stage, workdir
+from flows.generation import generate_stage, staging_for, verify_stage
 from flows.locking import run_lock
 from flows.progress import stage_bar
+from flows.run_record import recorded_run
 from flows.stages import hygiene, ledger, split_stage
 from flows.stages import skills as skill_stage
 from flows.stages.state import CurationState, StageOutput
 from flows.summary import RunSummary
 from schemas.errors import InputError
 from schemas.lake import Lake
+from schemas.lake_location import public_location
 from schemas.split_registry import register_splits
 
 
 @flow(name="curate", validate_parameters=False, log_prints=False)
-def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str, config_json: str,
-                eval_sets: dict | None = None, parent: str | None = None) -> RunSummary:
-    """Run every stage over validated prompts; each stage is one lake commit."""
-    state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id, summary=RunSummary(run_id),
-                          policy=policy_fingerprint(cfg.backend, cfg.model), prompts=prompts, eval_sets=eval_sets)
-    record = functools.partial(record_run, state.lake, run_id, config_json, datetime.now(timezone.utc),
-                               parent=parent)
-    record("running")
-    try:
-        sources_stage(state)
-        generate_and_verify(state, sampling_stage(state))
-        hygiene.clean_responses(state)
-        commit_stage(state, "generate", {"generations": state.generations.num_rows,
-                                         "generated_now": state.summary.generated_now},
-                     generations=state.generations)
-        commit_stage(state, "verify", {"verdicts": state.verdicts.num_rows}, verdicts=state.verdicts)
-        rank_stage(state)
-        build_splits(state)
-    except BaseException as exc:
-        record("failed", detail=str(exc)[:500])
-        raise
-    record("completed", detail=json.dumps(state.summary.details()))
+def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str,
+                eval_sets: dict | None = None) -> RunSummary:
+    """Run every stage over validated prompts; each stage is one lake commit.
+
+    cfg.lake is the public location (password masked; Prefect stores flow parameters): the lake
+    resolves the password this process saw (schemas/lake_location.py)."""
+    state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
+                          summary=RunSummary(run_id), policy=policy_fingerprint(cfg.backend, cfg.model),
+                          prompts=prompts, eval_sets=eval_sets)
+    sources_stage(state)
+    generate_and_verify(state, sampling_stage(state))
+    hygiene.clean_responses(state)
+    commit_stage(state, "generate", {"generations": state.generations.num_rows,
+                                     "generated_now": state.summary.generated_now},
+                 generations=state.generations)
+    commit_stage(state, "verify", {"verdicts": state.verdicts.num_rows}, verdicts=state.verdicts)
+    rank_stage(state)
+    build_splits(state)
     return state.summary
 
 
@@ -142,15 +138,6 @@ def build_splits(state: CurationState) -> None:
     state.summary.splits = {name: (version, len(ids)) for name, (_, ids) in entries.items()}
 
 
-def record_run(lake: Lake, run_id: str, config_json: str, started, status: str, detail: str = "",
-               parent: str | None = None) -> None:
-    """Upsert this run's row in `runs` (kind curate)."""
-    finished = None if status == "running" else datetime.now(timezone.utc)
-    lake.commit({"runs": [{"run_id": run_id, "kind": "curate", "config": config_json, "started": started,
-                           "finished": finished, "status": status, "parent_run_id": parent,
-                           "detail": detail}]})
-
-
 @contextlib.contextmanager
 def flow_settings():
     """Without a Prefect server (the ephemeral API of a CLI run) nothing watches flow-run
@@ -164,20 +151,10 @@ def flow_settings():
         yield
 
 
-def close_dead_runs(lake: Lake) -> None:
-    """Holding a local lake's run lock, no other curate run is alive: a row still 'running' is a
-    run that was killed. (A shared PostgreSQL lake may have live runs on other hosts: left as is.)"""
-    if lake.where.is_postgres or not lake.exists():
-        return
-    dead = lake.query("SELECT * FROM runs WHERE kind = 'curate' AND status = 'running'").to_pylist()
-    if dead:
-        lake.commit({"runs": [{**row, "status": "interrupted", "detail": "ended without recording an outcome "
-                               "(killed); found by the next run"} for row in dead]})
-
-
 def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts: pa.Table | None = None,
                  parent: str | None = None) -> RunSummary:
-    """Validate inputs and model, take the lake's run lock, load the engine once, run the flow.
+    """Validate inputs and model, take the lake's run lock, record the run, load the engine once,
+    run the flow.
 
     extra_prompts (a prompts table, e.g. a loop's mined failures) join the configured sources;
     parent is the run that started this one (a loop)."""
@@ -193,9 +170,9 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
     run_id = run_id or uuid.uuid4().hex[:12]
     lake = Lake(cfg.lake)
-    with run_lock(workdir(lake)):
+    public = cfg.model_copy(update={"lake": public_location(cfg.lake)})  # what may be stored and logged
+    with run_lock(lake), recorded_run(lake, run_id, "curate", public.model_dump_json(), parent=parent) as run:
         t0 = time.monotonic()
-        close_dead_runs(lake)
         if cfg.executor.type == "ray":  # workers load their own engines; the driver loads one lazily
             backend = engine_spec(cfg.backend, cfg.model, cfg.sampling.seed, cfg.backend_options)
         else:
@@ -203,8 +180,9 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
         flow_fn = curate_flow.with_options(task_runner=task_runner_for(cfg.executor))
         try:
             with flow_settings():
-                summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent)
+                summary = flow_fn(public, prompts, backend, run_id, eval_sets)
         finally:
             backend.close()
         summary.seconds = time.monotonic() - t0
+        run.detail = json.dumps(summary.details())
         return summary

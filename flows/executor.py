@@ -4,7 +4,8 @@ local: the engine the flow loaded once samples shard after shard (the default).
 ray:   the pending shards are dealt to N workers (data parallel); each worker is one Ray task
        that loads its own engine once (one vLLM engine per GPU, or per `gpus_per_worker` GPUs
        when the engine is tensor parallel) and stages every shard it finishes, so a crash loses
-       at most one shard per worker. Staging needs the lake folder on storage every node sees.
+       at most one shard per worker. Staging needs the lake folder (a PostgreSQL lake: its
+       data_path) on storage every node sees.
 
     executor: {type: ray, address: "10.0.0.5:6379", workers: 8}
 """

@@ -4,8 +4,6 @@ Shards are staged as Parquet the moment the engine returns them (flows/staging.p
 run regenerates only the shards it had not finished.
 """
 
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
@@ -22,14 +20,9 @@ from schemas.lake import Lake
 from schemas.lake_sql import literal
 
 
-def workdir(lake: Lake) -> Path:
-    """A local folder for the run lock and generation staging of this lake."""
-    return Path(getattr(lake, "workdir", None) or lake.location)
-
-
 def staging_for(lake: Lake, model: str, sampling: Sampling) -> GenerationStage:
     """The staging folder of one (model, sampling) combination."""
-    return GenerationStage(workdir(lake), content_id(model, sampling.record()))
+    return GenerationStage(lake.workdir, content_id(model, sampling.record()))
 
 
 def pending_work(prompts: pa.Table, model: str, sampling: Sampling, have: set[str]) -> dict:

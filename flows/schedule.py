@@ -16,6 +16,7 @@ from pathlib import Path
 from flows.deployed import TRAIN_FLOW, parse_train_args, train_argv
 from flows.server import check_api
 from schemas.errors import ConfigError, LakeError
+from schemas.lake_location import is_postgres_url, mask_urls, public_location
 
 POOL = "warmstart"
 TAG = "warmstart"
@@ -90,7 +91,8 @@ def register_curate(config_path: str | Path, api: str, *, overrides: list[str] |
 
     schedule = schedule_kwargs(cron, interval, timezone)
     load_config(config_path, overrides)  # a bad config registers nothing
-    parameters = {"config_path": str(Path(config_path).resolve()), "overrides": list(overrides or [])}
+    parameters = {"config_path": str(Path(config_path).resolve()),
+                  "overrides": [mask_urls(item) for item in overrides or []]}  # e.g. lake=postgres://...
     return apply(curate_from_config, name or Path(config_path).stem, api, parameters=parameters, tags=[],
                  **schedule)
 
@@ -112,8 +114,9 @@ def register_train(kind: str, split: str, lake: str, api: str, *, args: str = ""
 
 
 def absolute_lake(lake: str) -> str:
-    """A lake directory as an absolute path (the worker may run elsewhere); URLs unchanged."""
-    return lake if "://" in str(lake) else str(Path(lake).resolve())
+    """A lake directory as an absolute path (the worker may run elsewhere); a URL with its password
+    masked: Prefect stores parameters, so the worker reads the password from PGPASSWORD or ~/.pgpass."""
+    return public_location(lake) if is_postgres_url(lake) else str(Path(lake).resolve())
 
 
 def latest_split_version(lake, split: str) -> int | None:

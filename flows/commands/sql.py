@@ -31,7 +31,12 @@ def handle(args) -> int:
         raise ConfigError("--write and --version cannot be combined: past snapshots are read-only")
     if args.format == "parquet" and not args.out:
         raise ConfigError("--format parquet needs --out FILE")
-    result = Lake(args.lake).query(args.query, version=args.version, write=args.write)
+    lake = Lake(args.lake)
+    if args.write:  # a writer first closes runs whose process died (flows/run_record.py)
+        from flows.run_record import close_dead_runs
+
+        close_dead_runs(lake)
+    result = lake.query(args.query, version=args.version, write=args.write)
     write_result(result, args.format, args.out, args.max_rows)
     return 0
 

@@ -2,7 +2,6 @@
 the curation verifiers called the way each engine calls its reward function."""
 
 import json
-from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
@@ -13,7 +12,7 @@ from curation.rewards import compute_score, correctness_reward, reward_func
 from curation.verifiers import verify
 from flows.cli import main
 from flows.config import ReasoningGymSource, validate
-from flows.curate import record_run
+from flows.run_record import RunRecord
 from flows.sources import load_reasoning_gym
 from schemas.errors import ConfigError, SplitError
 from schemas.lake import Lake
@@ -29,7 +28,7 @@ def curate_run(lake: Lake, run_id: str, prompt_format: dict, prompts: pa.Table, 
                     "prompt_format": prompt_format})
     stats = pa.table({"prompt_id": prompts["prompt_id"], "pass_rate": RATES[:prompts.num_rows]})
     rl = curated.rl_prompts(prompts, stats, cfg.prompt_format, curated.RLConfig())
-    record_run(lake, run_id, cfg.model_dump_json(), datetime.now(timezone.utc), "completed")
+    RunRecord(lake, run_id, "curate", cfg.model_dump_json(), None).write("completed")
     lake.commit({"prompts": prompts, "rl_prompts": rl}, run_id=run_id)
     register_split(lake, split, "rl", rl["prompt_id"].to_pylist(), run_id=run_id)
     return rl

@@ -199,6 +199,7 @@ def test_kill_9_after_a_checkpoint_then_resume(tiny_model, tmp_path, capsys):
     runs = lake.query("SELECT run_id, status, parent_run_id FROM runs WHERE kind = 'train' ORDER BY started")
     first, second = runs.to_pylist()
     assert second["status"] == "completed" and second["parent_run_id"] == first["run_id"]
+    assert first["status"] == "interrupted", "the killed run is closed by the next run (its lock died with it)"
     metrics = lake.query("SELECT run_id, step, metric FROM train_metrics").to_pylist()
     keys = [(m["run_id"], m["step"], m["metric"]) for m in metrics]
     assert len(keys) == len(set(keys)), "duplicated train_metrics rows"
