@@ -32,10 +32,11 @@ from schemas.split_registry import register_splits
 
 @flow(name="curate", validate_parameters=False, log_prints=False)
 def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str, config_json: str,
-                eval_sets: dict | None = None, parent: str | None = None) -> RunSummary:
-    """Run every stage over validated prompts; each stage is one lake commit."""
+                eval_sets: dict | None = None, parent: str | None = None, judge=None) -> RunSummary:
+    """Run every stage over validated prompts; each stage is one lake commit. `judge` is the LLM
+    judge's engine when it is not the policy's."""
     state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
-                          summary=RunSummary(run_id), prompts=prompts, eval_sets=eval_sets)
+                          summary=RunSummary(run_id), prompts=prompts, eval_sets=eval_sets, judge=judge)
     record = functools.partial(record_run, state.lake, run_id, config_json, datetime.now(timezone.utc),
                                parent=parent)
     record("running")
@@ -181,12 +182,14 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     from curation.backends import load_backend
     from curation.models import resolve_model
     from flows.eval_sets import load_eval_sets
+    from flows.preflight import check_methods, load_judge
     from flows.sources import load_prompts
 
     prompts = load_prompts(cfg.sources, cfg.data_roots, extra=extra_prompts)  # bad input fails here
     eval_sets = load_eval_sets(cfg.decontam.sources) if cfg.decontam is not None else None
     if cfg.backend != "openai":
         resolve_model(cfg.model)
+    check_methods(cfg, prompts)  # a method switched on without its inputs fails here
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
     run_id = run_id or uuid.uuid4().hex[:12]
     lake = Lake(cfg.lake)
@@ -198,10 +201,14 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
         else:
             backend = load_backend(cfg.backend, cfg.model, seed=cfg.sampling.seed, options=cfg.backend_options)
         flow_fn = curate_flow.with_options(task_runner=task_runner_for(cfg.executor))
+        judge = None
         try:
+            judge = load_judge(cfg, backend)
             with flow_settings():
-                summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent)
+                summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent, judge)
         finally:
+            if judge is not None and judge is not backend:
+                judge.close()
             backend.close()
         summary.seconds = time.monotonic() - t0
         return summary

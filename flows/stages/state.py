@@ -48,6 +48,7 @@ class CurationState:
     summary: RunSummary
     prompts: pa.Table
     eval_sets: dict[str, list[str]] | None = None  # decontamination texts by benchmark
+    judge: GenerationBackend | None = None  # the LLM judge's own engine (None: the policy judges)
     generations: pa.Table | None = None
     trace_tags: pa.Table | None = None
     clean_generations: pa.Table | None = None  # responses fit to train on (after hygiene)
