@@ -3,9 +3,9 @@
 The profile is the policy's pass rate per skill over the prompts tagged with it (samples
 weighted by tag confidence); skills below `missing_threshold` are missing. Each row of a split
 gets a STAT weight: base_weight + boost x its prompt's deficit over missing skills. STAT-Sel then
-re-draws the SFT split by that weight: an example appears about `weight` times (copies with their
-own example_id, at most `max_copies`), so missing-skill examples take a larger share of the split
-with or without a budget. Preference pairs and RL prompts carry the weight as their priority
+re-draws the SFT split by that weight: an example appears in proportion to it, the least weighted
+once (copies with their own example_id, at most `max_copies`), so missing-skill examples take a
+larger share of the split with or without a budget. Preference pairs and RL prompts carry the weight as their priority
 under a mix budget or quota (a prompt cannot repeat in those splits).
 """
 
@@ -92,7 +92,7 @@ def stat_weights(rows: pa.Table, cfg: SkillProfileConfig, *, prompt_skills: pa.T
                  profile: pa.Table) -> StepResult:
     """STAT: every row kept, with a `weight` column: base_weight + boost * sum of (confidence *
     deficit) over the prompt's missing skills. Mixing reads this column as selection priority;
-    stat_upsample as the expected number of copies."""
+    stat_upsample as the relative number of copies."""
     if "prompt_id" not in rows.column_names:
         raise InputError("rows to reweight need a prompt_id column", field="prompt_id")
     deficit = {r["skill_id"]: r["deficit"] for r in profile.to_pylist() if r["missing"]}
@@ -109,22 +109,23 @@ def stat_weights(rows: pa.Table, cfg: SkillProfileConfig, *, prompt_skills: pa.T
 
 def stat_upsample(rows: pa.Table, cfg: SkillProfileConfig, *, prompt_skills: pa.Table, profile: pa.Table,
                   table_name: str = "sft_examples") -> StepResult:
-    """STAT-Sel over SFT examples: each row appears round(weight) times, the fraction rounded up
-    for a seeded share of rows, at most max_copies; copies get ids content_id("stat", id, copy).
-    Rows drawn 0 times are dropped with their weight. Side table skill_mix: examples per skill
-    before and after."""
-    weights = stat_weights(rows, cfg, prompt_skills=prompt_skills, profile=profile).kept.column("weight")
+    """STAT-Sel over SFT examples: each row appears in proportion to its STAT weight, the least
+    weighted rows once (weight / smallest positive weight, the fraction rounded up for a seeded
+    share of rows, at most max_copies); copies get ids content_id("stat", id, copy). Equal
+    weights leave the split as it is; weight-0 rows are dropped. Side table skill_mix: examples
+    per skill before and after."""
+    weights = stat_weights(rows, cfg, prompt_skills=prompt_skills, profile=profile).kept.column("weight").to_pylist()
     id_col = ROW_ID[table_name]
     ids = rows.column(id_col).to_pylist()
-    draw = stable_uniform(ids, cfg.seed)
-    copies = [min(cfg.max_copies, math.floor(w) + (u < w - math.floor(w)))
-              for w, u in zip(weights.to_pylist(), draw)]
+    unit = min((w for w in weights if w > 0), default=1.0)
+    ratios = [w / unit for w in weights]
+    copies = [min(cfg.max_copies, math.floor(r + 1e-9) + (u < r - math.floor(r + 1e-9)))
+              for r, u in zip(ratios, stable_uniform(ids, cfg.seed))]
     take = [i for i, n in enumerate(copies) for _ in range(n)]
     new_ids = [ids[i] if c == 0 else content_id("stat", ids[i], c) for i, n in enumerate(copies) for c in range(n)]
     drawn = rows.take(pa.array(take, pa.int64()))
     drawn = drawn.set_column(drawn.column_names.index(id_col), id_col, pa.array(new_ids, pa.string()))
-    dropped = [(ids[i], f"stat-sel: weight {w:.2f} drawn 0 times")
-               for i, (n, w) in enumerate(zip(copies, weights.to_pylist())) if n == 0]
+    dropped = [(ids[i], "stat-sel: weight 0 (no missing skill, base_weight 0)") for i, n in enumerate(copies) if n == 0]
     mix = skill_mix(rows.column("prompt_id").to_pylist(), drawn.column("prompt_id").to_pylist(), prompt_skills,
                     profile, cfg, table_name=table_name)
     return StepResult(drawn, drop_log(dropped, table_name, "stat_sel"), {"skill_mix": mix})

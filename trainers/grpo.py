@@ -71,6 +71,10 @@ class GRPORecipe(Recipe):
         self.updates_per_step = cfg.num_iterations
         self.sampler, self.ref_model = None, None
 
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
     def order(self, epoch: int) -> list[int]:
         """A seeded shuffle; with curriculum, stable-sorted by stage (random within a stage); with a
         retrospective plan, its slots (each stage's prompts and replays of earlier ones)."""

@@ -81,18 +81,25 @@ def test_stat_sel_raises_the_share_of_missing_skill_examples_without_a_budget():
     assert off.kept.equals(sft) and off.dropped.num_rows == 0
 
 
-def test_stat_sel_rounds_weights_by_a_seeded_draw_and_caps_copies():
+def test_stat_sel_copies_are_relative_rounded_by_a_seeded_draw_and_capped():
     stats, links, skills = data()
-    cfg = SkillProfileConfig(boost=1.0, base_weight=0.5, max_copies=1)  # gcd weight 1.25 -> 1 copy (cap)
-    profile = missing_skill_profile(stats, links, skills, cfg)
+    profile = missing_skill_profile(stats, links, skills, SkillProfileConfig())
     sft = sft_rows(stats.column("prompt_id").to_pylist())
-    result = stat_upsample(sft, cfg, prompt_skills=links, profile=profile)
-    kept = result.kept.column("prompt_id").to_pylist()
-    assert {"p4", "p5", "p6", "p7"} <= set(kept) and len(kept) == len(set(kept))
-    assert 0 < result.dropped.num_rows < 5  # weight 0.5: about half of the other rows are not drawn
-    assert all("drawn 0 times" in r for r in result.dropped.column("reason").to_pylist())
-    again = stat_upsample(sft, cfg, prompt_skills=links, profile=profile)
-    assert again.kept.equals(result.kept)
+
+    def copies(**options):
+        kept = stat_upsample(sft, SkillProfileConfig(**options), prompt_skills=links, profile=profile).kept
+        ids = kept.column("prompt_id").to_pylist()
+        return [ids.count(f"p{i}") for i in range(9)]
+
+    # gcd weight 2.5: 2 or 3 copies per row by a seeded draw, 2.5 on average; the others once
+    draws = [copies(boost=2.0, seed=seed) for seed in range(20)]
+    assert all(d[:4] == [1] * 4 and d[8] == 1 and set(d[4:8]) <= {2, 3} for d in draws)
+    assert draws[0] == copies(boost=2.0, seed=0) and 2.3 < sum(sum(d[4:8]) for d in draws) / 80 < 2.7
+    assert copies(boost=1.0, base_weight=0.5, max_copies=2) == [1] * 4 + [2] * 4 + [1]  # ratio 2.5, capped
+    assert copies(boost=4.0, base_weight=0.0) == [0] * 4 + [1] * 4 + [0]  # only missing-skill rows, once each
+    no_gap = pa.table({"prompt_id": ["p4", "p5"], "example_id": ["a", "b"]})
+    assert stat_upsample(no_gap, SkillProfileConfig(boost=4.0), prompt_skills=links,
+                         profile=profile).kept.num_rows == 2  # equal weights: nothing to re-weight
 
 
 def test_weights_drive_mixing_priority():
