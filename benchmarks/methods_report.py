@@ -23,7 +23,7 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -98,7 +98,7 @@ METHODS = [
            ("traces", "trace_filter"), on=("trace_filter={min_backtracks: 1}",)),
     Method("step-level preference pairs", "iTool (step-level pairs)", "curation/step_pairs.py", ("step_pairs",),
            off=("step_pairs=null",)),
-    Method("LLM-judge pairs", "LLM-as-judge (unverifiable prompts)", "curation/step_pairs.py", ("judge",),
+    Method("LLM-judge pairs", "LLM-as-judge (unverifiable prompts)", "curation/judge.py", ("judge",),
            on=("judge={}",), note="only prompts without a verifier get judge pairs"),
 ]
 
