@@ -10,6 +10,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -71,8 +72,9 @@ def pg_server():
     run("pg_ctl", "-D", str(data), "-l", str(home / "log"), "-w", "start",
         "-o", f"-p {port} -k {home} -h 127.0.0.1 -c fsync=off")
     try:
-        run("createdb", "-h", str(home), "-p", str(port), "-U", "postgres", "lake")
-        yield {"port": port}
+        createdb = lambda name: run("createdb", "-h", str(home), "-p", str(port), "-U", "postgres", name)  # noqa: E731
+        createdb("lake")
+        yield {"port": port, "createdb": createdb}
     finally:
         run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(home, ignore_errors=True)
@@ -102,6 +104,15 @@ def test_commit_upsert_and_time_travel_on_postgres(pg_url):
     assert lake.read("skills", version=first).num_rows == 500
     assert lake.query("SELECT count(*) AS n FROM train_metrics", version=first).column("n").to_pylist() == [0]
     assert any(lake.data_path.rglob("*.parquet")), "data files go to the shared data_path"
+
+
+def test_an_older_postgres_lake_gains_new_columns(pg_server, tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lake_evolution import check_evolution
+
+    pg_server["createdb"]("evolution")
+    check_evolution(Lake(f"postgres://postgres:{PASSWORD}@127.0.0.1:{pg_server['port']}/evolution"
+                         f"?data_path={tmp_path / 'files'}"), monkeypatch)
 
 
 def test_two_hosts_write_one_lake(pg_url):
