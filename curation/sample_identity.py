@@ -22,11 +22,10 @@ from schemas.ids import content_id
 
 NEVER_SAMPLED = "new: never sampled before"
 PREDATES_IDENTITY = "the lake's sample predates sample identity"
-# Why an earlier sample of the same prompt and index is not this one, by the part that differs.
-CHANGED = {"model_fingerprint": "the model's weights, config or tokenizer changed",
-           "chat_template": "the chat template changed",
-           "prompt_format": "the prompt format (system message, suffix) changed",
-           "sampling": "the sampling settings changed"}
+TEXT_CHANGED = "changed: prompt text"
+# Why an earlier sample of the same prompt and index is not this one: the parts that differ.
+CHANGED = {"model_fingerprint": "model (weights, config or tokenizer)", "chat_template": "chat template",
+           "prompt_format": "prompt format", "sampling": "sampling settings"}
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ def why_regenerated(earlier: pa.Table, identity: SampleIdentity,
     """For each (prompt_id, sample_index) about to be generated, why no lake sample served it.
 
     `earlier` holds the lake's generations of these prompts (prompt_id, sample_index and the
-    identity columns). The reason is the part that differs in the closest earlier sample of the
-    same prompt and index: the model, chat template, prompt format or sampling; or that the earlier
-    sample predates sample identity; or that there was none (new).
+    identity columns). The reason names the parts that differ in the closest earlier sample of the
+    same prompt and index ("changed: prompt format"); or says the earlier sample predates sample
+    identity; or that there was none (new).
     """
     wanted = identity.columns()
     seen: dict[tuple[str, int], list[dict]] = {}
@@ -98,5 +97,5 @@ def _reason(candidates: list[dict], wanted: dict[str, str]) -> str:
         return PREDATES_IDENTITY if candidates else NEVER_SAMPLED
     differing = min(([name for name in wanted if row[name] != wanted[name]] for row in known), key=len)
     if not differing:  # same identity, other id: the prompt's text changed under the same prompt_id
-        return "the prompt's text changed"
-    return CHANGED[differing[0]] + (f" (and {len(differing) - 1} more)" if len(differing) > 1 else "")
+        return TEXT_CHANGED
+    return "changed: " + ", ".join(CHANGED[name] for name in differing)

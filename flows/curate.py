@@ -116,11 +116,23 @@ def generate_and_verify(state: CurationState, sampling: Sampling) -> None:
 
             result = adaptive.sample_adaptively(backend, prompts, cfg.prompt_format, sampling, cfg.adaptive,
                                                 progress=lambda r, a: advance(0), sample=sample)
-        state.generations, state.verdicts = result.generations, result.verdicts
+        state.generations = in_sample_order(result.generations)
+        state.verdicts = in_sample_order(result.verdicts, state.generations)
     else:
-        state.generations = generate_stage(backend, state.samples, prompts, cfg, sampling)
+        state.generations = in_sample_order(generate_stage(backend, state.samples, prompts, cfg, sampling))
         state.verdicts = verify_stage(state.generations, prompts)
     state.summary.note_samples(state.samples.counts, backend)
+
+
+def in_sample_order(table: pa.Table, generations: pa.Table | None = None) -> pa.Table:
+    """Generations by (prompt_id, sample_index), or a per-generation table in their order: the
+    same rows in the same order whether they were drawn now, reused or resumed (steps that keep a
+    first occurrence, like response dedup, then keep the same one)."""
+    if generations is None:
+        return table.sort_by([("prompt_id", "ascending"), ("sample_index", "ascending")])
+    rank = {gid: i for i, gid in enumerate(generations.column("generation_id").to_pylist())}
+    ids = table.column("generation_id").to_pylist()
+    return table.take(sorted(range(table.num_rows), key=lambda i: rank[ids[i]]))
 
 
 def rank_stage(state: CurationState) -> None:
