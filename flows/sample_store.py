@@ -19,6 +19,7 @@ from flows.staging import GenerationStage
 from schemas.lake import Lake
 from schemas.lake_sql import literal
 from schemas.tables import TABLES
+from schemas.validate import last_per_key
 
 
 def workdir(lake: Lake) -> Path:
@@ -59,8 +60,10 @@ class SampleStore:
         self._lake_ids = set(reusable.column("generation_id").to_pylist())
         lake_rows = _read_rows(lake, self._lake_ids, same) if self._lake_ids else None
         staged = self.stage.read()
-        if staged is not None:
-            staged = staged.filter(pc.is_in(staged.column("prompt_id"), value_set=wanted))
+        if staged is not None:  # a crash between the generate commit and clearing staging leaves both
+            staged = staged.filter(pc.and_(pc.is_in(staged.column("prompt_id"), value_set=wanted), pc.invert(
+                pc.is_in(staged.column("generation_id"), value_set=pa.array(sorted(self._lake_ids), pa.string())))))
+            staged = last_per_key(staged, ("generation_id",))
         parts = [t for t in (lake_rows, staged) if t is not None and t.num_rows]
         self._rows = pa.concat_tables([p.select(parts[0].column_names) for p in parts]) if parts else None
         self._taken: set[str] = set()

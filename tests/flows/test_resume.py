@@ -39,6 +39,7 @@ def rigged_model(path: Path) -> Path:
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          tie_word_embeddings=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)  # the same weights, hence the same fingerprint and samples, in every session
     model = LlamaForCausalLM(config)
     with torch.no_grad():  # layers add nothing; the final state is a constant; lm_head picks the odds
         for layer in model.model.layers:
