@@ -2,7 +2,10 @@
 
 Fixed k samples max_k answers for every prompt and keeps 0 < pass < 1. Adaptive k runs on
 (1) the very same samples, served back in order (so the kept sets compare exactly), with a
-sweep over the give-up probability, and (2) live, with fresh samples from the backend.
+sweep over the give-up probability, and (2) live, drawing from the backend in rounds. On a
+backend with per-request seeds (transformers, vLLM on CUDA) sample i of a prompt is the same
+draw in both runs (one generation id, one seed), so the live kept set equals (1)'s and the live
+run measures real rounds' time; on vLLM's CPU build it draws fresh samples.
 Prints one JSON line. Usage: python benchmarks/adaptive_sampling.py [--backend vllm] [--prompts 48]
 """
 

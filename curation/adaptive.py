@@ -6,6 +6,11 @@ SFT: enough correct samples; pass-rate: a narrow enough interval), or once a Bet
 to the first round says the other outcome is unlikely to show up before max_k (empirical Bayes
 give-up). The effective k per prompt is recorded, with a Wilson interval, so pass rates stay
 honest. Generation ids equal fixed-k ids, so a later fixed-k run reuses these samples.
+
+Round r asks for the same sample indices of the same prompts whatever already exists: the flow's
+`sample` hook serves those from the lake or an interrupted run's staging and generates the rest,
+so samples already held count toward each prompt's decision exactly as fresh ones would, and a
+resumed run (with per-request seeds) makes the decisions of an uninterrupted one.
 """
 
 import math
@@ -107,10 +112,19 @@ def stop_reason(n: int, n_correct: int, cfg: AdaptiveConfig, prior: tuple[float,
     return None
 
 
+Sampler = Callable[[pa.Table, range], pa.Table]  # (prompts, sample indices) -> their generations
+
+
 def sample_adaptively(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFormat, sampling: Sampling,
                       cfg: AdaptiveConfig, *, shard_size: int = 256,
-                      progress: Callable[[int, int], None] | None = None) -> AdaptiveResult:
-    """Rounds of generate + verify over the prompts still undecided; progress(round, active)."""
+                      progress: Callable[[int, int], None] | None = None,
+                      sample: Sampler | None = None) -> AdaptiveResult:
+    """Rounds of generate + verify over the prompts still undecided; progress(round, active).
+
+    `sample(prompts, indices)` supplies each round's samples (default: generate them all)."""
+    if sample is None:
+        def sample(subset: pa.Table, indices: range) -> pa.Table:
+            return generate_table(backend, subset, fmt, sampling, sample_indices=indices, shard_size=shard_size)
     ids = prompts.column("prompt_id").to_pylist()
     counts = {pid: [0, 0, 0, 0] for pid in ids}  # samples, correct, rounds, tokens
     reasons: dict[str, str] = {}
@@ -122,8 +136,7 @@ def sample_adaptively(backend: GenerationBackend, prompts: pa.Table, fmt: Prompt
         if progress is not None:
             progress(round_no, len(active))
         subset = prompts.filter(pc.is_in(prompts.column("prompt_id"), value_set=pa.array(active, pa.string())))
-        gens = generate_table(backend, subset, fmt, sampling, sample_indices=range(done, stop),
-                              shard_size=shard_size)
+        gens = sample(subset, range(done, stop))
         verds = verdicts_table(gens, subset)
         generations.append(gens)
         verdicts.append(verds)

@@ -3,37 +3,15 @@
 from collections.abc import Callable
 
 import pyarrow as pa
-from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
-from schemas.config import StrictModel
+from curation.prompt_format import DEFAULT_SUFFIX, PromptFormat, conversation
+from curation.sample_identity import SampleIdentity, request_seed
 from schemas.errors import InputError, ModelError
 from schemas.ids import content_id
 from schemas.tables import TABLES
 
-DEFAULT_SUFFIX = "\n\nGive the final answer after 'Answer:'."
-
-
-class PromptFormat(StrictModel):
-    """How a prompt's text becomes a chat: the same format for generation, SFT, DPO and RL."""
-
-    system: str | None = Field(None, description="system message; None keeps the chat template's default")
-    suffix: str = Field(DEFAULT_SUFFIX, description="appended to every prompt's text")
-
-    def user_text(self, prompt: str) -> str:
-        """The user message for a prompt."""
-        return prompt + self.suffix
-
-
-def conversation(prompt: str, fmt: PromptFormat) -> list[dict]:
-    """The chat sent to the model: the system message if set, then prompt + suffix."""
-    messages = [{"role": "system", "content": fmt.system}] if fmt.system is not None else []
-    return messages + [{"role": "user", "content": fmt.user_text(prompt)}]
-
-
-def generation_id(prompt_id: str, model: str, sampling: Sampling, sample_index: int) -> str:
-    """Stable id of one sample: the same prompt, model, settings and index give the same id."""
-    return content_id(prompt_id, model, sampling.record(), sample_index)
+__all__ = ["DEFAULT_SUFFIX", "PromptFormat", "SampleIdentity", "conversation", "generate_table", "output_schema"]
 
 
 def output_schema(table_name: str) -> pa.Schema:
@@ -47,6 +25,8 @@ def generate_table(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFor
                    progress: Callable[[int], None] | None = None) -> pa.Table:
     """Sample len(sample_indices) responses (default range(sampling.k)) for every prompt.
 
+    Every row carries its SampleIdentity; on a backend with per-request seeds each sample is drawn
+    from its own id's seed (recorded in `seed`), else from the engine's seed (`seed` NULL).
     Returns a generations table (no run_id); with want_entropy an extra `mean_entropy` column,
     which the lake drops. progress(prompts_done) is called as backend batches finish.
     """
@@ -56,25 +36,31 @@ def generate_table(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFor
     for column in ("prompt_id", "prompt"):
         if column not in prompts.column_names:
             raise InputError("prompts table has no such column", field=column)
-    # samples drawn later (indices from a raised k) must not repeat the first draw on seeded backends
-    draw = sampling if indices.start == 0 else sampling.model_copy(
+    identity = SampleIdentity.of(backend, fmt, sampling)
+    seeded = backend.supports_request_seeds
+    # without request seeds, samples drawn later (indices from a raised k) must not repeat the first draw
+    draw = sampling if seeded or indices.start == 0 else sampling.model_copy(
         update={"seed": int(content_id(sampling.seed, indices.start), 16) % 2**31})
     rows = {name: [] for name in output_schema("generations").names + ["mean_entropy"]}
     prompt_ids, texts = prompts.column("prompt_id").to_pylist(), prompts.column("prompt").to_pylist()
     for start in range(0, len(prompt_ids), shard_size):
-        shard_ids = prompt_ids[start:start + shard_size]
-        chats = [conversation(text, fmt) for text in texts[start:start + shard_size]]
+        shard = list(zip(prompt_ids[start:start + shard_size], texts[start:start + shard_size]))
+        ids = [[identity.generation_id(pid, text, i) for i in indices] for pid, text in shard]
+        seeds = [[request_seed(gid) for gid in row] for row in ids] if seeded else None
         report = None if progress is None else (lambda done, offset=start: progress(offset + done))
-        outputs = backend.generate(chats, len(indices), draw, want_entropy=want_entropy, progress=report)
-        if len(outputs) != len(chats):
+        outputs = backend.generate([conversation(text, fmt) for _, text in shard], len(indices), draw,
+                                   want_entropy=want_entropy, progress=report,
+                                   **({"seeds": seeds} if seeded else {}))
+        if len(outputs) != len(shard):
             raise ModelError(f"backend {backend.model_name} returned {len(outputs)} results "
-                             f"for {len(chats)} prompts")
-        for prompt_id, completions in zip(shard_ids, outputs):
+                             f"for {len(shard)} prompts")
+        for row, ((prompt_id, _), completions) in enumerate(zip(shard, outputs)):
             if len(completions) != len(indices):
                 raise ModelError(f"backend {backend.model_name} returned {len(completions)} "
                                  f"completions for prompt {prompt_id}, expected {len(indices)}")
-            for sample_index, completion in zip(indices, completions):
-                _append(rows, prompt_id, backend.model_name, sampling, sample_index, completion)
+            for j, (sample_index, completion) in enumerate(zip(indices, completions)):
+                _append(rows, identity, ids[row][j], prompt_id, backend.model_name, sample_index, completion,
+                        seeds[row][j] if seeds else None)
     if not want_entropy:
         del rows["mean_entropy"]
     schema = output_schema("generations")
@@ -83,14 +69,10 @@ def generate_table(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFor
     return pa.Table.from_pydict(rows, schema=schema)
 
 
-def _append(rows: dict, prompt_id: str, model: str, sampling: Sampling, sample_index: int,
-            completion) -> None:
-    rows["generation_id"].append(generation_id(prompt_id, model, sampling, sample_index))
-    rows["prompt_id"].append(prompt_id)
-    rows["model"].append(model)
-    rows["sampling"].append(sampling.record())
-    rows["sample_index"].append(sample_index)
-    rows["response"].append(completion.text)
-    rows["n_tokens"].append(completion.n_tokens)
-    rows["finish_reason"].append(completion.finish_reason)
-    rows["mean_entropy"].append(completion.mean_entropy)
+def _append(rows: dict, identity: SampleIdentity, generation_id: str, prompt_id: str, model: str,
+            sample_index: int, completion, seed: int | None) -> None:
+    values = dict(generation_id=generation_id, prompt_id=prompt_id, model=model, sample_index=sample_index,
+                  response=completion.text, n_tokens=completion.n_tokens, finish_reason=completion.finish_reason,
+                  mean_entropy=completion.mean_entropy, seed=seed, **identity.columns())
+    for name, value in values.items():
+        rows[name].append(value)

@@ -6,6 +6,9 @@ cached beside the model (or under ~/.cache/warmstart when the folder is read-onl
 file's size and modification time, so later runs read it back at once.
 
     model_fingerprint(Path("data/models/smollm2-135m-instruct"))  # -> '3f9c...' (20 hex chars)
+
+A remote model (an OpenAI-compatible server) has no weights here: it is named by its served name
+and the server's address (`remote_fingerprint`), which cannot tell a redeployed checkpoint apart.
 """
 
 import hashlib
@@ -13,8 +16,11 @@ import json
 import os
 from pathlib import Path
 
+from urllib.parse import urlsplit, urlunsplit
+
 from curation.models import resolve_model
 from schemas.errors import ModelError
+from schemas.ids import content_id
 
 CACHE_NAME = ".warmstart-fingerprint.json"
 # Files that change what the model computes or how its text is rendered. Training-state files
@@ -41,6 +47,27 @@ def model_fingerprint(model_dir: str | Path) -> str:
     fingerprint = digest.hexdigest()
     _write_cache(folder, {"fingerprint": fingerprint, "files": stamp})
     return fingerprint
+
+
+def remote_fingerprint(served_name: str, base_url: str | None) -> str:
+    """A served model's identity: its name and the server's scheme, host, port and path (no user,
+    password or query string, which may hold secrets)."""
+    return content_id("remote model", served_name, public_url(base_url))
+
+
+def public_url(base_url: str | None) -> str | None:
+    """base_url without credentials or query: 'https://u:pw@h:8000/v1?key=x' -> 'https://h:8000/v1'."""
+    if base_url is None:
+        return None
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def template_fingerprint(chat_template: str | dict | None) -> str:
+    """Hash of the chat template text a backend renders prompts with (None: the server's own)."""
+    return content_id("chat template", chat_template)
 
 
 def _identity_files(folder: Path) -> list[Path]:

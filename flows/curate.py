@@ -17,7 +17,7 @@ from curation.backends.base import Sampling
 from curation.model_identity import policy_fingerprint
 from flows.config import CurateConfig
 from flows.executor import check_executor, engine_spec, task_runner_for
-from flows.generation import generate_stage, staging_for, verify_stage
+from flows.generation import generate_stage, sample_missing, sample_store, verify_stage
 from flows.locking import run_lock
 from flows.progress import stage_bar
 from flows.run_record import recorded_run
@@ -48,6 +48,7 @@ def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str,
     commit_stage(state, "generate", {"generations": state.generations.num_rows,
                                      "generated_now": state.summary.generated_now},
                  generations=state.generations)
+    state.samples.stage.clear()  # only now: a crash before this commit resumes from the staged shards
     commit_stage(state, "verify", {"verdicts": state.verdicts.num_rows}, verdicts=state.verdicts)
     rank_stage(state)
     build_splits(state)
@@ -101,19 +102,35 @@ def sampling_stage(state: CurationState) -> Sampling:
 
 @task(name="generate-verify", cache_policy=NO_CACHE)
 def generate_and_verify(state: CurationState, sampling: Sampling) -> None:
-    """k samples per prompt (fixed and resumable, or adaptive rounds), then a verdict per sample."""
+    """k samples per prompt (fixed k, or adaptive rounds), reusing the lake's samples of the same
+    identity and an interrupted run's staged shards; then a verdict per sample."""
     cfg, backend, prompts = state.cfg, state.backend, state.prompts
+    state.samples = sample_store(backend, state.lake, prompts, cfg, sampling)
     if cfg.adaptive is not None:
         with stage_bar("adaptive", cfg.adaptive.max_k) as advance:
+            def sample(subset: pa.Table, indices: range) -> pa.Table:
+                parts = sample_missing(backend, state.samples, subset, cfg, sampling, indices, lambda n: None)
+                return pa.concat_tables([p.select(parts[0].column_names) for p in parts])
+
             result = adaptive.sample_adaptively(backend, prompts, cfg.prompt_format, sampling, cfg.adaptive,
-                                                shard_size=cfg.shard_size, progress=lambda r, a: advance(0))
-        state.summary.generated_now = result.generations.num_rows
-        state.generations, state.verdicts = result.generations, result.verdicts
-        return
-    state.generations, fresh = generate_stage(backend, state.lake, prompts, cfg, sampling)
-    state.summary.generated_now = fresh * sampling.k
-    staging_for(state.lake, backend.model_name, sampling).clear()
-    state.verdicts = verify_stage(state.generations, prompts)
+                                                progress=lambda r, a: advance(0), sample=sample)
+        state.generations = in_sample_order(result.generations)
+        state.verdicts = in_sample_order(result.verdicts, state.generations)
+    else:
+        state.generations = in_sample_order(generate_stage(backend, state.samples, prompts, cfg, sampling))
+        state.verdicts = verify_stage(state.generations, prompts)
+    state.summary.note_samples(state.samples.counts, backend)
+
+
+def in_sample_order(table: pa.Table, generations: pa.Table | None = None) -> pa.Table:
+    """Generations by (prompt_id, sample_index), or a per-generation table in their order: the
+    same rows in the same order whether they were drawn now, reused or resumed (steps that keep a
+    first occurrence, like response dedup, then keep the same one)."""
+    if generations is None:
+        return table.sort_by([("prompt_id", "ascending"), ("sample_index", "ascending")])
+    rank = {gid: i for i, gid in enumerate(generations.column("generation_id").to_pylist())}
+    ids = table.column("generation_id").to_pylist()
+    return table.take(sorted(range(table.num_rows), key=lambda i: rank[ids[i]]))
 
 
 def rank_stage(state: CurationState) -> None:

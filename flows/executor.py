@@ -21,7 +21,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from curation.backends.base import GenerationBackend
+from curation.backends.base import GenerationBackend, ModelIdentity
+from curation.backends.factory import identity_without_engine, takes_request_seeds
 from flows.shards import Shard, cut_shards, generate_shard
 from schemas.config import StrictModel
 from schemas.errors import ConfigError
@@ -107,6 +108,20 @@ class EngineSpec(GenerationBackend):
         self.kind, self.model, self.seed, self.options = kind, model, seed, dict(options or {})
         self.model_name = model if kind == "openai" else Path(model).name  # as the backend reports it
         self._local = None
+        self._identity: ModelIdentity | None = None
+        self._request_seeds: bool | None = None
+
+    @property
+    def supports_request_seeds(self) -> bool:
+        """What the workers' engines will say (they run on machines like this one)."""
+        if self._request_seeds is None:
+            self._request_seeds = takes_request_seeds(self.kind)
+        return self._request_seeds
+
+    def identity(self) -> ModelIdentity:
+        """The identity the workers' engines will report, read from the model's files once."""
+        self._identity = self._identity or identity_without_engine(self.kind, self.model, self.options)
+        return self._identity
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_local": None}  # ship the recipe, never an engine

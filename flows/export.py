@@ -13,6 +13,9 @@ from flows import handoff
 from schemas.errors import ConfigError, SplitError
 from schemas.lake import Lake
 from schemas.split_registry import PLAIN_EXPORT_FORMATS, REPLAY_STAGES, Split, read_split
+from schemas.tables import MESSAGE, ROW_ID, SPLIT_KINDS
+from trainers.data import CHAT_KINDS
+from trainers.prompt_chats import attach_chats
 
 # Leading columns are what TRL reads; the ids after them keep lineage to the lake.
 EXPORT_COLUMNS = {
@@ -25,13 +28,19 @@ EXPORT_COLUMNS = {
 
 
 def plain_table(lake: Lake, split: Split) -> pa.Table:
-    """The split's rows in EXPORT_COLUMNS, as stored; an rl split's difficulty column from the ledger."""
+    """The split's rows in EXPORT_COLUMNS, as stored; an rl split's difficulty column from the
+    ledger; preference and rl rows end with `chat`, the conversation curation sampled the prompt
+    with (what `warmstart train --data` renders)."""
     table = split.rows.select(EXPORT_COLUMNS[split.kind])
-    if split.kind != "rl":
+    if split.kind == "rl":
+        column = table.schema.get_field_index(handoff.DIFFICULTY_COLUMN)
+        table = table.set_column(column, handoff.DIFFICULTY_COLUMN,
+                                 pa.array(handoff.difficulty(lake, split).values, pa.float64()))
+    if split.kind not in CHAT_KINDS:
         return table
-    column = table.schema.get_field_index(handoff.DIFFICULTY_COLUMN)
-    return table.set_column(column, handoff.DIFFICULTY_COLUMN,
-                            pa.array(handoff.difficulty(lake, split).values, pa.float64()))
+    rows = split.rows.to_pylist()
+    attach_chats(rows, lake, ROW_ID[SPLIT_KINDS[split.kind]])
+    return table.append_column("chat", pa.array([row["chat"] for row in rows], pa.list_(MESSAGE)))
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,14 @@ import json
 from typing import NamedTuple
 
 import pyarrow as pa
-from pydantic import ValidationError
 
-from curation.generate import PromptFormat, conversation
+from curation.generate import conversation
 from curation.rewards import parse_metadata
-from schemas.errors import SplitError
 from schemas.lake import Lake
 from schemas.lake_sql import literal
 from schemas.split_registry import Split
 from schemas.tables import MESSAGE
+from trainers.prompt_chats import curated_chat, prompt_formats, question_of
 
 STR, FLOAT, INT = pa.string(), pa.float64(), pa.int64()
 DIFFICULTY_COLUMN = "pass_rate"  # fraction of the policy's samples verified correct: lower is harder
@@ -101,8 +100,7 @@ def trl_preference_table(lake: Lake, split: Split) -> pa.Table:
     formats = prompt_formats(lake, [row["run_id"] for row in rows])
     out = []
     for row in rows:
-        fmt = formats[row["run_id"]]
-        out.append({"prompt": conversation(question_of(row["prompt"], fmt, f"pair {row['pair_id']}"), fmt),
+        out.append({"prompt": curated_chat(row["prompt"], formats[row["run_id"]], f"pair {row['pair_id']}"),
                     "chosen": [{"role": "assistant", "content": row["chosen"]}],
                     "rejected": [{"role": "assistant", "content": row["rejected"]}],
                     **{name: row[name] for name in PAIR_COLUMNS}})
@@ -125,31 +123,3 @@ def rl_records(lake: Lake, split: Split) -> list[dict]:
                         "verifier": row["verifier"], "metadata": row["metadata"] or "{}", DIFFICULTY_COLUMN: rate,
                         "curriculum_stage": row["curriculum_stage"]})
     return records
-
-
-def prompt_formats(lake: Lake, run_ids: list[str]) -> dict[str, PromptFormat]:
-    """The prompt format each curate run recorded in `runs.config`: the chat its policy saw."""
-    wanted = sorted(set(run_ids))
-    found = {row["run_id"]: row["config"] for row in lake.query(
-        "SELECT run_id, config FROM runs WHERE kind = 'curate' AND run_id IN "
-        f"({', '.join(literal(run_id) for run_id in wanted)})").to_pylist()}
-    missing = [run_id for run_id in wanted if not found.get(run_id)]
-    if missing:
-        raise SplitError(f"rows come from run(s) {', '.join(missing)} with no curate config in `runs`, so the "
-                         "chat their policy saw is unknown; export them with --format parquet or jsonl")
-    return {run_id: _format_of(run_id, found[run_id]) for run_id in wanted}
-
-
-def _format_of(run_id: str, config: str) -> PromptFormat:
-    try:
-        return PromptFormat.model_validate(json.loads(config).get("prompt_format") or {})
-    except (json.JSONDecodeError, AttributeError, ValidationError) as exc:
-        raise SplitError(f"run {run_id}: recorded config has no valid prompt_format ({exc})") from None
-
-
-def question_of(user_text: str, fmt: PromptFormat, where: str) -> str:
-    """The raw question inside a stored user text (prompt + the run's suffix)."""
-    if not user_text.endswith(fmt.suffix):
-        raise SplitError(f"{where}: text does not end with its run's prompt suffix {fmt.suffix!r}; "
-                         "the lake's rows and `runs.config` disagree")
-    return user_text[:len(user_text) - len(fmt.suffix)]

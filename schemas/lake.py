@@ -133,10 +133,10 @@ class Lake:
                                 f"{self.where.redact(str(exc))}") from exc
 
     def ensure(self) -> None:
-        """Create the catalog and every known table (idempotent)."""
+        """Create the catalog, every known table and every declared column (idempotent)."""
         with self.connect(write=True) as con:
             con.execute("BEGIN")
-            self._create_missing_tables(con)
+            self._evolve(con)
             con.execute("COMMIT")
 
     def commit(self, tables: dict[str, pa.Table | list], *, run_id: str | None = None) -> int:
@@ -146,7 +146,7 @@ class Lake:
         with self.connect(write=True) as con:
             con.execute("BEGIN")
             try:
-                self._create_missing_tables(con)  # in the same transaction: still one snapshot
+                self._evolve(con)  # in the same transaction: still one snapshot
                 for name, table in staged.items():
                     if table.num_rows == 0:
                         continue
@@ -180,12 +180,19 @@ class Lake:
             except duckdb.Error as exc:
                 raise LakeError(self.where.redact(_explain_sql_error(exc, write))) from exc
 
-    def read(self, name: str, *, version: int | None = None, where: str | None = None) -> pa.Table:
-        """A whole table (optionally filtered by a SQL predicate) as of `version`."""
-        sql = f"SELECT * FROM {lake_sql.quote(name)}" + (f" WHERE {where}" if where else "")
+    def read(self, name: str, *, version: int | None = None, where: str | None = None,
+             columns: list[str] | None = None) -> pa.Table:
+        """A whole table (optionally filtered by a SQL predicate, optionally only some columns) as
+        of `version`, in its declared schema: columns an older lake lacks read as NULL."""
+        table_spec = TABLES[name]
+        wanted = columns or table_spec.schema.names
         with self.connect(version=version) as con:
-            if name not in self._table_names(con):
-                return conform(name, [])
+            present = self._table_columns(con).get(name)
+            if present is None:
+                return conform(name, []).select(wanted)
+            sql = (f"SELECT {', '.join(lake_sql.quote(c) for c in wanted)} "
+                   f"FROM ({lake_sql.select_declared(table_spec, present)}) AS declared"
+                   + (f" WHERE {where}" if where else ""))
             return in_utc(con.execute(sql).fetch_arrow_table())
 
     def latest_version(self) -> int | None:
@@ -201,20 +208,31 @@ class Lake:
         with self.connect() as con:
             return con.execute("SELECT * FROM ducklake_snapshots('lake') ORDER BY snapshot_id").fetch_arrow_table()
 
-    def _create_missing_tables(self, con) -> None:
-        existing = self._table_names(con)
+    def _evolve(self, con) -> None:
+        """Create missing tables and add the columns an older lake's tables lack (old rows read
+        NULL there). Runs inside the caller's transaction, so it lands in that one snapshot."""
+        existing = self._table_columns(con)
         for name, table in TABLES.items():
             if name not in existing:
                 con.execute(lake_sql.create_table(table))
+                continue
+            for field in table.schema:
+                if field.name not in existing[name]:
+                    con.execute(lake_sql.add_column(table, field))
 
     @staticmethod
     def _latest(con) -> int:
         return con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
 
     @staticmethod
-    def _table_names(con) -> set[str]:
-        rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()
-        return {r[0] for r in rows}
+    def _table_columns(con) -> dict[str, set[str]]:
+        """Each stored table's column names (as of the attached snapshot)."""
+        rows = con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                           "WHERE database_name = 'lake'").fetchall()
+        found: dict[str, set[str]] = {}
+        for table, column in rows:
+            found.setdefault(table, set()).add(column)
+        return found
 
 
 def in_utc(table: pa.Table) -> pa.Table:

@@ -38,6 +38,19 @@ def create_table(table: TableSpec) -> str:
     return f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({cols})"
 
 
+def add_column(table: TableSpec, field: pa.Field) -> str:
+    """ALTER TABLE ... ADD COLUMN for a column the schema declares and an older lake lacks."""
+    return f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(field.name)} {duck_type(field.type)}"
+
+
+def select_declared(table: TableSpec, present: set[str]) -> str:
+    """SELECT of every declared column in schema order; one the stored table lacks (an older lake,
+    or a snapshot from before the column existed) reads as a typed NULL."""
+    cols = ", ".join(quote(f.name) if f.name in present else f"CAST(NULL AS {duck_type(f.type)}) AS {quote(f.name)}"
+                     for f in table.schema)
+    return f"SELECT {cols} FROM {quote(table.name)}"
+
+
 def delete_matching(table: TableSpec, staged: str) -> str:
     """DELETE the rows of `table` whose key also appears in the staged relation (upsert, step 1)."""
     match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in table.key)

@@ -9,15 +9,17 @@ MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A lake table: its Arrow schema and the columns that identify a row (upsert key)."""
+    """A lake table: its Arrow schema, the columns that identify a row (upsert key), and the
+    columns a commit may leave out (stored NULL: columns added after rows were first written)."""
 
     name: str
     schema: pa.Schema
     key: tuple[str, ...]
+    optional: tuple[str, ...] = ()
 
 
-def _spec(name, key, *fields) -> TableSpec:
-    return TableSpec(name, pa.schema(list(fields)), tuple(key))
+def _spec(name, key, *fields, optional=()) -> TableSpec:
+    return TableSpec(name, pa.schema(list(fields)), tuple(key), tuple(optional))
 
 
 S, F, I, B, TS = pa.string(), pa.float64(), pa.int64(), pa.bool_(), pa.timestamp("us", tz="UTC")
@@ -29,7 +31,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     _spec("generations", ["generation_id"],
           ("generation_id", S), ("prompt_id", S), ("model", S), ("sampling", S),
           ("sample_index", I), ("response", S), ("n_tokens", I), ("finish_reason", S),
-          ("run_id", S)),
+          # sample identity (curation/sample_identity.py); NULL on rows written without it
+          ("model_fingerprint", S), ("chat_template", S), ("prompt_format", S), ("seed", I),
+          ("run_id", S), optional=("model_fingerprint", "chat_template", "prompt_format", "seed")),
     _spec("verdicts", ["generation_id", "verifier"],
           ("generation_id", S), ("prompt_id", S), ("verifier", S), ("extracted", S),
           ("correct", B), ("score", F), ("detail", S), ("run_id", S)),

@@ -9,8 +9,9 @@ from schemas.tables import spec
 def conform(name: str, data: pa.Table | list[dict], *, run_id: str | None = None) -> pa.Table:
     """Return `data` cast to table `name`'s schema, in its column order.
 
-    Extra columns are dropped; a missing `run_id` is filled from `run_id`; any other missing
-    column, a failed cast, or a null key is an error naming the table and column.
+    Extra columns are dropped; a missing `run_id` is filled from `run_id` and a missing optional
+    column with NULL; any other missing column, a failed cast, or a null key is an error naming
+    the table and column.
     """
     table_spec = spec(name)
     if isinstance(data, list):
@@ -21,6 +22,8 @@ def conform(name: str, data: pa.Table | list[dict], *, run_id: str | None = None
             column = data.column(field.name)
         elif field.name == "run_id" and run_id is not None:
             column = pa.array([run_id] * data.num_rows, pa.string())
+        elif field.name in table_spec.optional:
+            column = pa.nulls(data.num_rows, field.type)
         else:
             raise LakeError(f"table '{name}': missing column '{field.name}'")
         try:

@@ -152,12 +152,13 @@ def encode_chat(tokenizer, messages: list[dict], *, max_length: int, assistant_o
     return Sequence(ids[:max_length], labels[:max_length])
 
 
-def encode_preference(tokenizer, prompt: str, chosen: str, rejected: str, *, max_length: int) -> dict:
-    """prompt_ids / chosen_ids / rejected_ids as TRL's DPOTrainer tokenizes a conversational pair."""
-    user = [{"role": "user", "content": prompt}]
-    prompt_ids = template_ids(tokenizer, user, add_generation_prompt=True)
-    chosen_full = template_ids(tokenizer, user + [{"role": "assistant", "content": chosen}])
-    rejected_full = template_ids(tokenizer, user + [{"role": "assistant", "content": rejected}])
+def encode_preference(tokenizer, chat: list[dict], chosen: str, rejected: str, *, max_length: int) -> dict:
+    """prompt_ids / chosen_ids / rejected_ids as TRL's DPOTrainer tokenizes a conversational pair
+    whose prompt is `chat` (the curated system message and user turn)."""
+    chat = [{"role": m["role"], "content": m["content"]} for m in chat]
+    prompt_ids = template_ids(tokenizer, chat, add_generation_prompt=True)
+    chosen_full = template_ids(tokenizer, chat + [{"role": "assistant", "content": chosen}])
+    rejected_full = template_ids(tokenizer, chat + [{"role": "assistant", "content": rejected}])
     n_prompt = min(common_prefix(prompt_ids, chosen_full), common_prefix(prompt_ids, rejected_full))
     return {"prompt_ids": prompt_ids[:n_prompt], "chosen_ids": chosen_full[n_prompt:max_length],
             "rejected_ids": rejected_full[n_prompt:max_length]}
@@ -172,9 +173,10 @@ def completion_sequence(prompt_ids: list[int], completion_ids: list[int], *, max
     return Sequence(ids, labels)
 
 
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """A user prompt rendered with the generation prompt, ready to sample from."""
-    return template_ids(tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True)
+def encode_prompt(tokenizer, chat: list[dict]) -> list[int]:
+    """A prompt chat (system message, user turn) rendered with the generation prompt, ready to sample from."""
+    return template_ids(tokenizer, [{"role": m["role"], "content": m["content"]} for m in chat],
+                        add_generation_prompt=True)
 
 
 def per_sequence(values: torch.Tensor, sequence_ids: torch.Tensor, n_sequences: int):

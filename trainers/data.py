@@ -2,7 +2,8 @@
 
 Each trainer reads the split kind its registry entry names (trainers/registry.py): sft ->
 messages; preference -> prompt/chosen/rejected; rl -> prompt/answer/verifier (+ metadata JSON,
-curriculum_stage). A wrong kind, a missing column or a null field is an error that names the
+curriculum_stage). Preference and rl rows also get `chat`, the conversation curation sampled
+the prompt with (trainers/prompt_chats.py). A wrong kind, a missing column or a null field is an error that names the
 split, row and field.
 """
 
@@ -18,10 +19,12 @@ from curation.rewards import parse_metadata
 from schemas.errors import InputError, SplitError
 from schemas.split_registry import PLAIN_EXPORT_FORMATS, read_split
 from schemas.tables import ROW_ID, SPLIT_KINDS
+from trainers.prompt_chats import attach_chats
 from trainers.registry import trainer_spec
 
 REQUIRED = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected"),
             "rl": ("prompt", "answer", "verifier")}
+CHAT_KINDS = ("preference", "rl")  # kinds whose `prompt` is user text; each row also gets its `chat`
 ROLES = {"system", "user", "assistant"}
 
 
@@ -54,7 +57,10 @@ def load_split(trainer: str, *, lake=None, split: str | None = None, version: in
     if found_kind != kind:
         raise SplitError(f"{source} is a '{found_kind}' split; `warmstart train {trainer}` needs a "
                          f"'{kind}' split (columns {', '.join(REQUIRED[kind])})")
-    return SplitData(name, kind, version, source, check_rows(table, kind, source))
+    rows = check_rows(table, kind, source)
+    if kind in CHAT_KINDS:  # DPO and GRPO render the chat curation sampled from, system message included
+        attach_chats(rows, lake if data is None else None, ROW_ID[SPLIT_KINDS[kind]])
+    return SplitData(name, kind, version, source, rows)
 
 
 def check_rows(table: pa.Table, kind: str, source: str) -> list[dict]:

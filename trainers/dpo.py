@@ -29,7 +29,7 @@ class DPOConfig(TrainConfig):
 
 def encode_pairs(rows: list[dict], tokenizer, cfg: DPOConfig) -> list[dict]:
     """Tokenized pairs whose prompt leaves room for completion tokens within max_length."""
-    pairs = [encode_preference(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length=cfg.max_length)
+    pairs = [encode_preference(tokenizer, r["chat"], r["chosen"], r["rejected"], max_length=cfg.max_length)
              for r in rows]
     return [p for p in pairs if p["chosen_ids"] and p["rejected_ids"]]
 

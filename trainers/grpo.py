@@ -57,14 +57,14 @@ class GRPORecipe(Recipe):
 
     def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, eval_rows: list[dict] | None = None):
         super().__init__(rows, tokenizer, cfg, eval_rows)
-        encoded = [(row, encode_prompt(tokenizer, row["prompt"])) for row in rows]
+        encoded = [(row, encode_prompt(tokenizer, row["chat"])) for row in rows]
         kept = [(row, ids) for row, ids in encoded if len(ids) < cfg.max_length]
         if not kept:
             raise SplitError(f"every prompt is longer than max_length={cfg.max_length} tokens")
         self.rows, self.prompts = [r for r, _ in kept], [ids for _, ids in kept]
         self.dropped = len(rows) - len(kept)
         self.eval_rows = (eval_rows or [])[:cfg.eval_max_examples]
-        self.eval_prompts = [encode_prompt(tokenizer, r["prompt"]) for r in self.eval_rows]
+        self.eval_prompts = [encode_prompt(tokenizer, r["chat"]) for r in self.eval_rows]
         self.plan = RetrospectivePlan.from_rows(self.rows, cfg.seed) \
             if cfg.curriculum and cfg.retrospective else None
         self.n_examples = self.plan.n_slots if self.plan else len(self.rows)

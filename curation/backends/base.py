@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from curation.model_identity import model_fingerprint, template_fingerprint
 from schemas.config import StrictModel, validate_model
 from schemas.errors import ConfigError
-from schemas.ids import canonical_json
+from schemas.ids import canonical_json, content_id
 
 Conversation = list[dict]
 
@@ -38,10 +39,30 @@ class Completion:
     mean_entropy: float | None = None
 
 
-class GenerationBackend(ABC):
-    """Turns chat conversations into n sampled completions each. Subclasses load their engine once."""
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a backend's samples depend on besides the prompt and sampling settings."""
 
+    fingerprint: str  # weights + config + tokenizer (curation/model_identity.py), or a served model's name
+    chat_template: str  # hash of the chat template the prompts are rendered with
+
+
+def local_model_identity(model_dir, chat_template: str | None) -> ModelIdentity:
+    """The identity of a model directory rendered with `chat_template`."""
+    return ModelIdentity(model_fingerprint(model_dir), template_fingerprint(chat_template))
+
+
+class GenerationBackend(ABC):
+    """Turns chat conversations into n sampled completions each. Subclasses load their engine once.
+
+    A backend with `supports_request_seeds` takes `seeds=[[seed per sample] per conversation]` in
+    generate() and draws each sample from its own seed alone, whatever else shares its batch; the
+    others draw from the engine's seed, so a sample depends on what was generated before it.
+    """
+
+    kind: str = "custom"  # the config's `backend` value
     model_name: str = "unknown"
+    supports_request_seeds: bool = False
 
     @abstractmethod
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling, *,
@@ -49,6 +70,11 @@ class GenerationBackend(ABC):
                  progress: Callable[[int], None] | None = None) -> list[list[Completion]]:
         """n completions per conversation, in order. `prefixes[i]` is an assistant-message
         start to continue from (excluded from the text); progress(done) after each batch."""
+
+    def identity(self) -> ModelIdentity:
+        """The model's identity. Engines over local weights override this with the weights'
+        fingerprint; a backend with nothing to hash (a test's scripted policy) is its name."""
+        return ModelIdentity(content_id("named model", self.model_name), template_fingerprint(None))
 
     def close(self) -> None:
         """Free the engine; the backend is unusable afterwards."""
@@ -58,6 +84,12 @@ def check_prefixes(conversations: list[Conversation], prefixes: list[str] | None
     """Fail loudly when prefixes do not line up with conversations."""
     if prefixes is not None and len(prefixes) != len(conversations):
         raise ConfigError(f"got {len(prefixes)} prefixes for {len(conversations)} conversations")
+
+
+def check_seeds(conversations: list[Conversation], n: int, seeds: list[list[int]] | None) -> None:
+    """Fail loudly when per-sample seeds do not line up with conversations x n."""
+    if seeds is not None and (len(seeds) != len(conversations) or any(len(row) != n for row in seeds)):
+        raise ConfigError(f"seeds must give {n} seeds for each of {len(conversations)} conversations")
 
 
 def parse_options(options_model: type[BaseModel], options: dict | None, kind: str):

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
-                                    check_prefixes, parse_options)
+from curation.backends.base import (Completion, Conversation, GenerationBackend, ModelIdentity, Sampling,
+                                    check_prefixes, check_seeds, local_model_identity, parse_options)
 from schemas.config import StrictModel
 from schemas.errors import DeviceError, ModelError
+from schemas.ids import content_id
 
 
 class HFOptions(StrictModel):
@@ -21,7 +22,11 @@ class HFOptions(StrictModel):
 
 
 class HFBackend(GenerationBackend):
-    """Samples with `model.generate`; seeds torch once per generate call from `sampling.seed`."""
+    """Samples with `model.generate`, each sequence from its own seed (a per-row generator), so a
+    sample is the same whatever shares its batch. Without `seeds`, they derive from `sampling.seed`."""
+
+    kind = "transformers"
+    supports_request_seeds = True
 
     def __init__(self, model_dir: Path, *, seed: int = 0, options: dict | None = None):
         import torch
@@ -43,22 +48,30 @@ class HFBackend(GenerationBackend):
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self._identity = local_model_identity(model_dir, self.tokenizer.chat_template)
+
+    def identity(self) -> ModelIdentity:
+        """The weights' fingerprint and the tokenizer's chat template."""
+        return self._identity
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling, *,
                  prefixes: list[str] | None = None, want_entropy: bool = False,
-                 progress: Callable[[int], None] | None = None) -> list[list[Completion]]:
-        """n completions per conversation; with want_entropy the exact mean entropy of
-        softmax(logits / temperature) over the generated tokens."""
-        import torch
-
+                 progress: Callable[[int], None] | None = None,
+                 seeds: list[list[int]] | None = None) -> list[list[Completion]]:
+        """n completions per conversation, sample j of conversation i drawn from seeds[i][j]; with
+        want_entropy the exact mean entropy of softmax(logits / temperature) over the generated tokens."""
         check_prefixes(conversations, prefixes)
+        check_seeds(conversations, n, seeds)
+        if seeds is None:
+            seeds = [[int(content_id(sampling.seed, i, j), 16) % 2**63 for j in range(n)]
+                     for i in range(len(conversations))]
         texts = [self._render(conv, None if prefixes is None else prefixes[i])
                  for i, conv in enumerate(conversations)]
-        torch.manual_seed(sampling.seed)
         per_batch = max(1, self.options.batch_size // n)
         results: list[list[Completion]] = []
         for start in range(0, len(texts), per_batch):
-            results.extend(self._generate_batch(texts[start:start + per_batch], n, sampling, want_entropy))
+            results.extend(self._generate_batch(texts[start:start + per_batch], n, sampling, want_entropy,
+                                                [s for row in seeds[start:start + per_batch] for s in row]))
             if progress is not None:
                 progress(len(results))
         return results
@@ -71,19 +84,20 @@ class HFBackend(GenerationBackend):
             conversation + [{"role": "assistant", "content": prefix}], tokenize=False,
             continue_final_message=True)
 
-    def _generate_batch(self, texts: list[str], n: int, sampling: Sampling, want_entropy: bool):
+    def _generate_batch(self, texts: list[str], n: int, sampling: Sampling, want_entropy: bool,
+                        seeds: list[int]):
         import torch
+        from transformers import LogitsProcessorList
 
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         inputs = inputs.to(self.options.device)
-        sample = sampling.temperature > 0
-        if not sample:  # greedy gives one answer; repeat the prompt instead of asking for beams
-            inputs = {key: value.repeat_interleave(n, dim=0) for key, value in inputs.items()}
-        settings = dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
-                        top_k=0, num_return_sequences=n) if sample else dict(do_sample=False)
+        # one row per sample (prompt repeated n times); sampling happens in SeededSampler, so
+        # generate() itself decodes greedily over the one token each row's generator picked
+        inputs = {key: value.repeat_interleave(n, dim=0) for key, value in inputs.items()}
+        processors = LogitsProcessorList([SeededSampler(seeds, sampling)] if sampling.temperature > 0 else [])
         with torch.no_grad():
             out = self.model.generate(
-                **inputs, **settings, max_new_tokens=sampling.max_tokens,
+                **inputs, do_sample=False, logits_processor=processors, max_new_tokens=sampling.max_tokens,
                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids),
                 return_dict_in_generate=True, output_logits=want_entropy)
         new_tokens = out.sequences[:, inputs["input_ids"].shape[1]:].cpu()
@@ -106,6 +120,32 @@ class HFBackend(GenerationBackend):
     def close(self) -> None:
         """Drop the model."""
         self.model = None
+
+
+class SeededSampler:
+    """A logits processor that samples each row's next token from that row's own generator (after
+    temperature and top-p) and leaves only that token possible, so greedy decoding takes it."""
+
+    def __init__(self, seeds: list[int], sampling: Sampling):
+        import torch
+        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
+        if sampling.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(sampling.top_p))
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1).cpu()
+        picks = torch.cat([torch.multinomial(row, 1, generator=generator)
+                           for row, generator in zip(probs, self.generators)]).to(scores.device)
+        chosen = torch.full_like(scores, float("-inf"))
+        chosen[torch.arange(scores.shape[0], device=scores.device), picks] = 0.0
+        return chosen
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

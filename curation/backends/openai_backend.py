@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import Field
 
-from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
+from curation.backends.base import (Completion, Conversation, GenerationBackend, ModelIdentity, Sampling,
                                     check_prefixes, entropy_from_logprobs, parse_options)
+from curation.model_identity import remote_fingerprint, template_fingerprint
 from schemas.config import StrictModel
 from schemas.errors import ConfigError, ModelError
 
@@ -25,7 +26,10 @@ class OpenAIOptions(StrictModel):
 
 class OpenAIBackend(GenerationBackend):
     """One chat.completions request per conversation, with n choices. Prefixes use vLLM's
-    `continue_final_message` extension. No per-request seed: the server decides."""
+    `continue_final_message` extension. No per-request seed: the server decides. There are no
+    weights to hash: the model is identified by its served name and the server's address."""
+
+    kind = "openai"
 
     def __init__(self, model: str, *, seed: int = 0, options: dict | None = None):
         self.options = parse_options(OpenAIOptions, options, "openai")
@@ -42,6 +46,10 @@ class OpenAIBackend(GenerationBackend):
                                      timeout=self.options.timeout_s, max_retries=2)
         self._errors = (openai.OpenAIError,)
         self.model_name, self.seed = model, seed
+
+    def identity(self) -> ModelIdentity:
+        """The served name + base URL (no credentials); the server applies its own chat template."""
+        return openai_identity(self.model_name, self.options.base_url)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling, *,
                  prefixes: list[str] | None = None, want_entropy: bool = False,
@@ -80,6 +88,11 @@ class OpenAIBackend(GenerationBackend):
         share = (response.usage.completion_tokens // n) if response.usage else 0
         choices = sorted(response.choices, key=lambda choice: choice.index)
         return [_completion(choice, share, sampling.temperature, want_entropy) for choice in choices]
+
+
+def openai_identity(served_name: str, base_url: str | None) -> ModelIdentity:
+    """A served model's identity (also used by a Ray driver standing in for this backend)."""
+    return ModelIdentity(remote_fingerprint(served_name, base_url), template_fingerprint(None))
 
 
 def _completion(choice, tokens_if_unknown: int, temperature: float, want_entropy: bool) -> Completion:

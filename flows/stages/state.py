@@ -7,6 +7,7 @@ import pyarrow as pa
 from curation.backends.base import GenerationBackend
 from curation.step import StepResult
 from flows.config import CurateConfig
+from flows.sample_store import SampleStore
 from flows.summary import RunSummary
 from schemas.lake import Lake
 
@@ -50,6 +51,7 @@ class CurationState:
     eval_sets: dict[str, list[str]] | None = None  # decontamination texts by benchmark
     policy: str | None = None  # the sampling policy's fingerprint (model_identity.policy_fingerprint)
     judge: GenerationBackend | None = None  # the LLM judge's own engine (None: the policy judges)
+    samples: SampleStore | None = None  # reusable and staged samples of this run's identity
     generations: pa.Table | None = None
     trace_tags: pa.Table | None = None
     clean_generations: pa.Table | None = None  # responses fit to train on (after hygiene)

@@ -12,7 +12,7 @@ from curation.adaptive import (
     stop_reason,
 )
 from curation.backends.base import Completion, GenerationBackend, Sampling
-from curation.generate import PromptFormat, generation_id
+from curation.generate import PromptFormat, SampleIdentity
 
 FMT = PromptFormat(suffix="")
 
@@ -64,7 +64,7 @@ def test_stops_mixed_prompts_and_records_effective_k():
     assert res.generations.num_rows == 2 + 4 + 8 + 8 == res.verdicts.num_rows
     # the same ids a fixed-k run would give, so re-runs and raised k reuse these samples
     ids = set(res.generations.column("generation_id").to_pylist())
-    assert generation_id("p1", "replay", Sampling(), 3) in ids
+    assert SampleIdentity.of(backend, FMT, Sampling()).generation_id("p1", "mixed late", 3) in ids
     assert sorted(res.generations.filter(pa.compute.equal(res.generations.column("prompt_id"), "p1"))
                   .column("sample_index").to_pylist()) == [0, 1, 2, 3]
 

@@ -4,7 +4,8 @@ import pyarrow as pa
 import pytest
 
 from curation.backends import Completion, GenerationBackend, Sampling, load_backend
-from curation.generate import PromptFormat, conversation, generate_table, generation_id
+from curation.generate import PromptFormat, SampleIdentity, conversation, generate_table
+from curation.sample_identity import request_seed
 from schemas.errors import ConfigError, InputError, ModelError
 from schemas.ids import content_id
 from schemas.tables import TABLES
@@ -28,6 +29,16 @@ class CannedBackend(GenerationBackend):
         return results
 
 
+class SeededCanned(CannedBackend):
+    """CannedBackend that takes per-request seeds and answers with them."""
+
+    supports_request_seeds = True
+
+    def generate(self, conversations, n, sampling, *, seeds=None, **kwargs):
+        self.calls.append({"conversations": conversations, "n": n, "seeds": seeds})
+        return [[Completion(f"Answer: {seed}", 3, "stop") for seed in row] for row in seeds]
+
+
 def _prompts(count=5):
     return pa.table({"prompt_id": [f"p{i}" for i in range(count)], "prompt": [f"{i}+1?" for i in range(count)]})
 
@@ -38,9 +49,24 @@ def test_conversation_and_ids():
     assert conversation("q", PromptFormat(system="S", suffix="!")) == [
         {"role": "system", "content": "S"}, {"role": "user", "content": "q!"}]
     sampling = Sampling(temperature=0.7, max_tokens=32)
-    assert generation_id("p", "m", sampling, 2) == content_id("p", "m", sampling.record(), 2)
-    assert generation_id("p", "m", sampling.model_copy(update={"k": 9}), 2) == generation_id("p", "m", sampling, 2)
-    assert generation_id("p", "m", sampling, 3) != generation_id("p", "m", sampling, 2)
+    identity = SampleIdentity.of(CannedBackend(), PromptFormat(), sampling)
+    assert identity.sampling == sampling.record()
+    gid = identity.generation_id("p", "2+2?", 2)
+    assert gid == content_id("p", "2+2?", identity.key, 2)
+    assert SampleIdentity.of(CannedBackend(), PromptFormat(), sampling.model_copy(update={"k": 9})) == identity
+    assert identity.generation_id("p", "2+2?", 3) != gid
+
+
+def test_generation_id_covers_everything_that_changes_the_text():
+    base = SampleIdentity("weights", "template", PromptFormat().fingerprint(), Sampling().record())
+    gid = base.generation_id("p", "2+2?", 0)
+    changed = [base.generation_id("p", "2+2?!", 0), base.generation_id("q", "2+2?", 0)]
+    for name, value in {"model_fingerprint": "other weights", "chat_template": "other template",
+                        "prompt_format": PromptFormat(suffix="!").fingerprint(),
+                        "sampling": Sampling(temperature=0.1).record()}.items():
+        changed.append(SampleIdentity(**{**base.columns(), name: value}).generation_id("p", "2+2?", 0))
+    assert gid not in changed and len(set(changed)) == len(changed)
+    assert PromptFormat(system="Be brief.").fingerprint() != PromptFormat().fingerprint()
 
 
 def test_sampling_record_leaves_k_out():
@@ -60,9 +86,24 @@ def test_generate_table_rows_ids_and_shards():
     assert [r["sample_index"] for r in first] == [0, 1, 2]
     assert [r["response"] for r in first] == ["Answer: 0", "Answer: 1", "Answer: 2"]
     assert [r["finish_reason"] for r in first] == ["length", "stop", "stop"]
-    assert first[0]["generation_id"] == generation_id("p0", "canned", sampling, 0)
+    identity = SampleIdentity.of(backend, PromptFormat(), sampling)
+    assert first[0]["generation_id"] == identity.generation_id("p0", "0+1?", 0)
     assert first[0]["sampling"] == sampling.record() and first[0]["model"] == "canned"
+    assert {k: first[0][k] for k in identity.columns()} == identity.columns()
+    assert first[0]["seed"] is None  # no per-request seeds: drawn from the engine's seed
     assert backend.calls[0]["conversations"][0] == conversation("0+1?", PromptFormat())
+
+
+def test_backends_with_request_seeds_draw_each_sample_from_its_id():
+    backend, sampling = SeededCanned(), Sampling(k=2)
+    table = generate_table(backend, _prompts(3), PromptFormat(), sampling, shard_size=2)
+    for row in table.to_pylist():
+        assert row["seed"] == request_seed(row["generation_id"]) and row["response"] == f"Answer: {row['seed']}"
+    later = generate_table(SeededCanned(), _prompts(3), PromptFormat(), sampling.model_copy(update={"k": 4}),
+                           sample_indices=range(1, 3), shard_size=1)
+    # a sample's seed is its own, whichever shard or range draws it
+    assert set(table.filter(pa.compute.equal(table["sample_index"], 1))["response"].to_pylist()) == set(
+        later.filter(pa.compute.equal(later["sample_index"], 1))["response"].to_pylist())
 
 
 def test_raising_k_adds_new_samples_with_a_fresh_seed():

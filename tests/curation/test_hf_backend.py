@@ -3,7 +3,7 @@ import math
 import pytest
 
 from curation.backends import Sampling, load_backend
-from schemas.errors import DeviceError
+from schemas.errors import ConfigError, DeviceError
 
 CHATS = [[{"role": "user", "content": "What is 2+2?"}],
          [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a color."}],
@@ -68,3 +68,33 @@ def test_cuda_without_cuda_is_a_device_error(tiny_model_dir):
         pytest.skip("CUDA is present")
     with pytest.raises(DeviceError, match="CUDA is not available"):
         load_backend("transformers", tiny_model_dir, options={"device": "cuda"})
+
+
+def test_a_sample_depends_on_its_seed_not_on_its_batch(hf_backend):
+    sampling = Sampling(temperature=1.0, max_tokens=8)
+    alone = hf_backend.generate(CHATS[:1], 2, sampling, seeds=[[11, 12]])
+    batched = hf_backend.generate([CHATS[1], CHATS[0], CHATS[2]], 2, sampling, seeds=[[1, 2], [11, 12], [3, 4]])
+    assert [c.text for c in batched[1]] == [c.text for c in alone[0]]  # padded, among others: same draw
+    assert alone[0][0].text != alone[0][1].text
+    with pytest.raises(ConfigError, match="seeds"):
+        hf_backend.generate(CHATS[:1], 2, sampling, seeds=[[1]])
+
+
+def test_identity_is_the_weights_and_the_chat_template(hf_backend, tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from curation.backends.factory import identity_without_engine
+    from curation.model_identity import model_fingerprint, template_fingerprint
+
+    identity = hf_backend.identity()
+    assert identity.fingerprint == model_fingerprint(tiny_model_dir)
+    assert identity.chat_template == template_fingerprint(hf_backend.tokenizer.chat_template)
+    assert identity_without_engine("transformers", tiny_model_dir, None) == identity  # what a Ray driver says
+    other = shutil.copytree(tiny_model_dir, tmp_path / tiny_model_dir.name)
+    (other / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] }}\n{% endfor %}")
+    config = json.loads((other / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (other / "tokenizer_config.json").write_text(json.dumps(config))
+    changed = identity_without_engine("transformers", other, None)
+    assert changed.chat_template != identity.chat_template

@@ -86,3 +86,15 @@ def test_errors_are_typed(server_url, monkeypatch):
     backend._client = backend._client.with_options(max_retries=0)
     with pytest.raises(ModelError, match="request failed"):
         backend.generate([[{"role": "user", "content": "q"}]], 1, Sampling())
+
+
+def test_identity_is_the_served_name_and_the_server_without_secrets(server_url):
+    from curation.model_identity import public_url, remote_fingerprint
+
+    backend = load_backend("openai", "served-model", options={"base_url": server_url})
+    assert backend.identity().fingerprint == remote_fingerprint("served-model", server_url)
+    assert not backend.supports_request_seeds
+    other = load_backend("openai", "served-model", options={"base_url": server_url + "/other"})
+    assert other.identity() != backend.identity()
+    assert public_url("https://user:pw@host:8000/v1/?api_key=x") == "https://host:8000/v1"
+    assert remote_fingerprint("m", "https://user:pw@host/v1?k=1") == remote_fingerprint("m", "https://host/v1")

@@ -56,5 +56,79 @@ def _smoke(model_dir: str) -> dict:
             "continued": [[asdict(c) for c in r] for r in continued]}
 
 
+
+class FakeLLM:
+    """Stands in for vllm.LLM: answers each request with its seed, remembers what it was asked."""
+
+    calls: list = []
+
+    def __init__(self, model, seed, **options):
+        self.engine_seed = seed
+
+    def get_tokenizer(self):
+        return type("Tokenizer", (), {"chat_template": "{{ messages }}"})()
+
+    def chat(self, requests, params, **kwargs):
+        FakeLLM.calls.append((requests, params))
+        params = params if isinstance(params, list) else [params] * len(requests)
+        out = lambda i, p: type("Out", (), {"text": f"seed {p.seed} #{i}", "token_ids": [1, 2],  # noqa: E731
+                                            "finish_reason": "stop", "logprobs": None})()
+        return [type("Request", (), {"outputs": [out(i, p) for i in range(p.n)]})() for p in params]
+
+
+def fake_vllm(monkeypatch, *, cuda: bool):
+    """A vllm module whose platform is CUDA or CPU, with FakeLLM as its engine."""
+    import types
+
+    from curation.backends import vllm_backend
+
+    module = types.ModuleType("vllm")
+    module.LLM = FakeLLM
+    module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)
+    platforms = types.ModuleType("vllm.platforms")
+    platforms.current_platform = types.SimpleNamespace(is_cuda_alike=lambda: cuda)
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
+    FakeLLM.calls = []
+    return vllm_backend
+
+
+def test_on_cuda_every_sample_is_a_request_with_the_seed_of_its_id(monkeypatch, tiny_model_dir):
+    import pyarrow as pa
+
+    from curation.backends import Sampling
+    from curation.generate import PromptFormat, SampleIdentity, generate_table
+    from curation.sample_identity import request_seed
+
+    backend = fake_vllm(monkeypatch, cuda=True).VLLMBackend(tiny_model_dir)
+    assert backend.supports_request_seeds
+    prompts = pa.table({"prompt_id": ["a", "b"], "prompt": ["1+1?", "2+2?"]})
+    table = generate_table(backend, prompts, PromptFormat(), Sampling(k=3))
+    (requests, params), = FakeLLM.calls
+    assert len(requests) == 6 and all(p.n == 1 for p in params)
+    identity = SampleIdentity.of(backend, PromptFormat(), Sampling(k=3))
+    for row in table.to_pylist():
+        assert row["generation_id"] == identity.generation_id(row["prompt_id"], {"a": "1+1?", "b": "2+2?"}[
+            row["prompt_id"]], row["sample_index"])
+        assert row["seed"] == request_seed(row["generation_id"]) and row["response"] == f"seed {row['seed']} #0"
+
+
+def test_on_the_cpu_build_requests_draw_from_the_engine_seed(monkeypatch, tiny_model_dir):
+    import pyarrow as pa
+
+    from curation.backends import Sampling
+    from curation.generate import PromptFormat, generate_table
+    from schemas.errors import ModelError
+
+    backend = fake_vllm(monkeypatch, cuda=False).VLLMBackend(tiny_model_dir)
+    assert not backend.supports_request_seeds
+    table = generate_table(backend, pa.table({"prompt_id": ["a"], "prompt": ["1+1?"]}), PromptFormat(), Sampling(k=3))
+    (requests, params), = FakeLLM.calls
+    assert len(requests) == 1 and params.n == 3 and params.seed is None
+    assert table.column("seed").to_pylist() == [None] * 3
+    with pytest.raises(ModelError, match="per-request seeds"):
+        backend.generate([[{"role": "user", "content": "x"}]], 1, Sampling(), seeds=[[1]])
+
+
 if __name__ == "__main__":
     print(MARK + json.dumps(_smoke(sys.argv[1])), flush=True)

@@ -140,7 +140,6 @@ def test_shards_run_on_ray_workers_and_match_local_generation(ray_head, tiny_mod
 
     from curation import generate
     from flows.config import validate
-    from flows.generation import pending_work
     from flows.executor import engine_spec, generate_parallel
     from flows.staging import GenerationStage
 
@@ -150,7 +149,7 @@ def test_shards_run_on_ray_workers_and_match_local_generation(ray_head, tiny_mod
     prompts = pa.table({"prompt_id": [f"p{i}" for i in range(6)], "prompt": [f"{i} + {i} = ?" for i in range(6)]})
     spec = engine_spec("transformers", str(tiny_model), 0, {"batch_size": 2})
     sampling = generate.Sampling(**cfg.sampling.model_dump())
-    work = pending_work(prompts, spec.model_name, sampling, set())
+    work = {tuple(range(sampling.k)): list(range(prompts.num_rows))}  # every sample missing
     stage = GenerationStage(tmp_path / "lake", "key")
     executor = ExecutorConfig(type="ray", address=ray_head, workers=2)
     done = []

@@ -1,5 +1,9 @@
 """Crash safety: kill -9 a real `warmstart run` mid-generation, run again, get the rows of an
-uninterrupted run; a second run on the same lake is refused at once; readers keep working."""
+uninterrupted run; a second run on the same lake is refused at once; readers keep working.
+
+The transformers backend draws every sample from its own seed (derived from its generation id),
+so the uninterrupted reference runs with other shard and batch sizes than the killed run and
+still gives the same rows, row for row. Adaptive sampling resumes the same way, across rounds."""
 
 import json
 import os
@@ -35,6 +39,7 @@ def rigged_model(path: Path) -> Path:
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          tie_word_embeddings=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)  # the same weights, hence the same fingerprint and samples, in every session
     model = LlamaForCausalLM(config)
     with torch.no_grad():  # layers add nothing; the final state is a constant; lm_head picks the odds
         for layer in model.model.layers:
@@ -62,7 +67,7 @@ def write_config(folder: Path, lake_dir: Path, model: Path, n: int = N_PROMPTS, 
            "backend_options": {"batch_size": 4},
            "sources": [{"type": "jsonl", "path": str(folder / "prompts.jsonl"), "verifier": "exact"}],
            "sampling": {"k": 4, "temperature": 1.0, "max_tokens": 6, "seed": 0},
-           # one prompt per shard: each prompt's samples depend on the seed alone, not on its batch
+           # one prompt per shard: many small shards to kill between
            "shard_size": 1,
            # near-duplicate prompts and one-token answers by design; no eval set needed here
            "dedup": {"near": None}, "decontam": None, "quality": None, **over}
@@ -97,6 +102,13 @@ def model(tmp_path_factory):
     return rigged_model(tmp_path_factory.mktemp("models") / "rigged-llama")
 
 
+# The reference runs in bigger shards and batches: per-request seeds make a sample's text depend on
+# its identity alone, not on the shard, batch or run that draws it.
+REFERENCE = {"shard_size": 16, "backend_options": {"batch_size": 32}}
+ADAPTIVE = {"adaptive": {"initial_k": 2, "round_k": 2, "max_k": 6}}
+N_ADAPTIVE = 12
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, model):
     """The same config run once, start to end, in-process."""
@@ -104,8 +116,32 @@ def uninterrupted(tmp_path_factory, model):
     from flows.curate import run_curation
 
     folder = tmp_path_factory.mktemp("reference")
-    run_curation(load_config(write_config(folder, folder / "lake", model)))
+    run_curation(load_config(write_config(folder, folder / "lake", model, **REFERENCE)))
     return Lake(folder / "lake")
+
+
+def start_run(config: Path, folder: Path) -> subprocess.Popen:
+    """`warmstart run CONFIG` in a child process, in its own process group: kill -9 then reaches
+    its ephemeral Prefect API too, which would outlive it."""
+    log = open(folder / "run.log", "wb")
+    child = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(config)], stdout=log, stderr=log,
+                             env=subprocess_env(folder / "prefect"), start_new_session=True)
+    log.close()
+    return child
+
+
+def wait_for_staged(child: subprocess.Popen, lake_dir: Path, parts: int, folder: Path) -> None:
+    """Until `parts` shards are staged; the run must still be going."""
+    deadline = time.monotonic() + 240
+    while staged_parts(lake_dir) < parts and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.poll() is None, f"run ended before the kill: {(folder / 'run.log').read_text()[-2000:]}"
+
+
+def kill_9(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
 
 
 def test_kill_9_mid_generation_then_rerun_gives_the_uninterrupted_rows(tmp_path, model, uninterrupted, capsys):
@@ -114,16 +150,9 @@ def test_kill_9_mid_generation_then_rerun_gives_the_uninterrupted_rows(tmp_path,
 
     lake_dir = tmp_path / "lake"
     config = write_config(tmp_path / "job", lake_dir, model)
-    log = open(tmp_path / "run.log", "wb")
-    # its own process group: kill -9 reaches its ephemeral Prefect API too, which would outlive it
-    child = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(config)], stdout=log, stderr=log,
-                             env=subprocess_env(tmp_path / "prefect"), start_new_session=True)
+    child = start_run(config, tmp_path)
     try:
-        deadline = time.monotonic() + 240
-        while staged_parts(lake_dir) < 3 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert child.poll() is None, f"run ended before the kill: {(tmp_path / 'run.log').read_text()[-2000:]}"
-
+        wait_for_staged(child, lake_dir, 3, tmp_path)
         started = time.monotonic()  # a second writer is refused at once, naming the holder
         assert main(["run", str(config)]) == 4
         assert f"another warmstart run (pid {child.pid} on " in capsys.readouterr().err
@@ -131,27 +160,53 @@ def test_kill_9_mid_generation_then_rerun_gives_the_uninterrupted_rows(tmp_path,
         # a reader is not blocked by the run
         assert main(["sql", "SELECT count(*) AS n FROM prompts", "--lake", str(lake_dir), "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out) == {"n": N_PROMPTS}
-
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
     finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-        log.close()
+        kill_9(child)
     staged = staged_parts(lake_dir)
     assert 0 < staged < N_PROMPTS, "killed mid-generation, with some shards staged"
     lake = Lake(lake_dir)
     assert lake.query("SELECT count(*) AS n FROM generations").to_pylist() == [{"n": 0}], "nothing half-committed"
 
     summary = run_curation(load_config(config))
-    generated = dict((name, counts) for name, _, counts in summary.stages)["generate"]["generated_now"]
-    assert generated == (N_PROMPTS - staged) * 4, "only the missing prompts were sampled again"
+    assert summary.samples["resumed"] == staged * 4 and summary.samples["reused"] == 0
+    assert summary.samples["generated"] == (N_PROMPTS - staged) * 4, "only the missing prompts were sampled again"
     assert staged_parts(lake_dir) == 0, "staging is cleared once committed"
     assert rows_of(lake) == rows_of(uninterrupted)
     assert lake.query("SELECT count(*) = count(DISTINCT generation_id) AS unique FROM generations").to_pylist() \
         == [{"unique": True}]
     runs = lake.query("SELECT status FROM runs WHERE kind = 'curate' ORDER BY started").column(0).to_pylist()
     assert runs == ["interrupted", "completed"], "the killed run is marked once the next run holds the lock"
+
+
+def test_kill_9_mid_adaptive_sampling_then_rerun_gives_the_uninterrupted_rows(tmp_path, model):
+    from flows.config import load_config
+    from flows.curate import run_curation
+
+    reference = tmp_path / "reference"
+    run_curation(load_config(write_config(reference, reference / "lake", model, n=N_ADAPTIVE,
+                                          **ADAPTIVE, **REFERENCE)))
+    lake_dir = tmp_path / "lake"
+    config = write_config(tmp_path / "job", lake_dir, model, n=N_ADAPTIVE, **ADAPTIVE)
+    child = start_run(config, tmp_path)
+    try:
+        wait_for_staged(child, lake_dir, N_ADAPTIVE + 2, tmp_path)  # round 0 staged, round 1 under way
+    finally:
+        kill_9(child)
+    staged = staged_parts(lake_dir)
+
+    summary = run_curation(load_config(config))
+    assert staged > N_ADAPTIVE and summary.samples["resumed"] == 2 * staged, "round 0 and part of round 1 resumed"
+    assert summary.samples["generated"] > 0
+    lake = Lake(lake_dir)
+    assert rows_of(lake) == rows_of(Lake(reference / "lake")), "same samples, same decisions, same splits"
+    per_prompt = lake.query("SELECT prompt_id, count(*) AS n, count(DISTINCT sample_index) AS d, "
+                            "max(sample_index) AS top FROM generations GROUP BY prompt_id").to_pylist()
+    assert all(r["n"] == r["d"] == r["top"] + 1 for r in per_prompt), "no sample lost or duplicated"
+    assert {r["n"] for r in per_prompt} - {2, 4, 6} == set() and max(r["n"] for r in per_prompt) > 2
+
+    again = run_curation(load_config(config))  # adaptive reuses the lake: nothing new is drawn
+    assert again.samples["generated"] == 0 and again.samples["reused"] == sum(r["n"] for r in per_prompt)
+    assert rows_of(lake) == rows_of(Lake(reference / "lake"))
 
 
 def test_rerun_of_a_finished_run_samples_nothing_and_changes_no_rows(uninterrupted, tmp_path):

@@ -66,7 +66,8 @@ def _one_row(table_name: str) -> dict:
 
 
 COLUMNS = [(name, field.name) for name, spec in TABLES.items() for field in spec.schema
-           if field.name != "run_id"]
+           if field.name != "run_id" and field.name not in spec.optional]
+OPTIONAL = [(name, column) for name, spec in TABLES.items() for column in spec.optional]
 KEYS = [(name, key) for name, spec in TABLES.items() for key in spec.key]
 
 
@@ -85,6 +86,13 @@ def test_conform_names_table_and_missing_column(table_name, column):
     del row[column]
     with pytest.raises(LakeError, match=f"'{table_name}'.*'{column}'"):
         conform(table_name, [row], run_id="r1")
+
+
+@pytest.mark.parametrize(("table_name", "column"), OPTIONAL)
+def test_conform_stores_a_missing_optional_column_as_null(table_name, column):
+    row = _one_row(table_name)
+    del row[column]
+    assert conform(table_name, [row], run_id="r1").column(column).to_pylist() == [None]
 
 
 @pytest.mark.parametrize(("table_name", "key"), KEYS)

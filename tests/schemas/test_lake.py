@@ -1,10 +1,15 @@
 """The local DuckLake lake: one snapshot per commit, upserts by key, time travel, read-only SQL."""
 
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
 from schemas.errors import LakeError
 from schemas.lake import Lake
+
+sys.path.insert(0, str(Path(__file__).parent))  # lake_evolution, shared with the PostgreSQL tests
 
 
 def _skill(skill_id: str, name: str = "arith") -> dict:
@@ -148,3 +153,9 @@ def test_query_many_refuses_a_change_hidden_among_reads(filled):
     with pytest.raises(LakeError, match="read-only"):
         filled.query_many(["SELECT 1", "DELETE FROM skills"])
     assert filled.latest_version() == latest and filled.read("skills").num_rows == 1
+
+
+def test_an_older_lake_gains_new_columns_and_keeps_its_rows(lake, monkeypatch):
+    from lake_evolution import check_evolution
+
+    check_evolution(lake, monkeypatch)

@@ -3,8 +3,10 @@
 
 import re
 import socket
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +37,13 @@ def test_commit_upsert_and_time_travel_on_postgres(pg_url):
     assert lake.read("skills", version=first).num_rows == 500
     assert lake.query("SELECT count(*) AS n FROM train_metrics", version=first).column("n").to_pylist() == [0]
     assert any(lake.data_path.rglob("*.parquet")), "data files go to the shared data_path"
+
+
+def test_an_older_postgres_lake_gains_new_columns(new_pg_lake, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lake_evolution import check_evolution
+
+    check_evolution(Lake(new_pg_lake()), monkeypatch)
 
 
 def test_two_hosts_write_one_lake(pg_url):

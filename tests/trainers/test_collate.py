@@ -23,7 +23,7 @@ def test_labels_cover_exactly_the_assistant_turns(tokenizer):
 
 
 def test_preference_completions_follow_the_generation_prompt(tokenizer):
-    pair = encode_preference(tokenizer, "Say hi", "hi", "no", max_length=512)
+    pair = encode_preference(tokenizer, [{"role": "user", "content": "Say hi"}], "hi", "no", max_length=512)
     assert tokenizer.decode(pair["prompt_ids"]).endswith("<|im_start|>assistant\n")
     assert tokenizer.decode(pair["chosen_ids"]) == "hi<|im_end|>\n"
     assert tokenizer.decode(pair["rejected_ids"]) == "no<|im_end|>\n"

@@ -8,6 +8,7 @@ import torch
 from tiny_models import rl_rows, tiny_llama
 from trainers.config import load_config
 from trainers.data import check_rows
+from trainers.prompt_chats import attach_chats
 from trainers.grpo import GRPORecipe
 from trainers.rollout import Completion
 
@@ -26,6 +27,7 @@ class ScriptedSampler:
 def recipe(tokenizer, rows, texts, **options):
     cfg = load_config("grpo", None, {"split": "rl", "num_generations": 2, "batch_size": 2, **options})
     checked = check_rows(pa.Table.from_pylist(rows), "rl", "test")
+    attach_chats(checked, None, "prompt_id")
     grpo = GRPORecipe(checked, tokenizer, cfg)
     grpo.setup(tiny_llama(tokenizer), torch.device("cpu"), False, sampler=ScriptedSampler(tokenizer, texts))
     return grpo

@@ -65,7 +65,7 @@ def test_dpo_loss_matches_trl(tokenizer, dpo_setup, loss_type):
     trainer = trl.DPOTrainer(model=copy.deepcopy(policy), ref_model=copy.deepcopy(reference),
                              processing_class=tokenizer, train_dataset=data,
                              args=trl_args(trl.DPOConfig, out, beta=0.1, loss_type=[loss_type]))
-    pairs = [encode_preference(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length=1024) for r in rows]
+    pairs = [encode_preference(tokenizer, [{"role": "user", "content": r["prompt"]}], r["chosen"], r["rejected"], max_length=1024) for r in rows]
     for pair, tokenized in zip(pairs, trainer.train_dataset):  # same tokenization as TRL's
         assert [pair[k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")] == \
                [tokenized[k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")]
