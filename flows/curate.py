@@ -7,7 +7,6 @@ import contextlib
 import functools
 import json
 import time
-import uuid
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -26,6 +25,7 @@ from flows.stages import skills as skill_stage
 from flows.stages.state import CurationState, StageOutput
 from flows.summary import RunSummary
 from schemas.errors import InputError
+from schemas.ids import new_run_id
 from schemas.lake import Lake
 from schemas.split_registry import register_splits
 
@@ -188,7 +188,7 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     if cfg.backend != "openai":
         resolve_model(cfg.model)
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or new_run_id()
     lake = Lake(cfg.lake)
     with run_lock(workdir(lake)):
         t0 = time.monotonic()

@@ -7,10 +7,10 @@ version and lake snapshot the checkpoint came from.
 """
 
 import json
-import uuid
 from datetime import datetime, timezone
 
 from schemas.errors import WarmstartError
+from schemas.ids import new_run_id
 from schemas.lake import Lake
 
 
@@ -20,7 +20,7 @@ def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None
     The run is recorded whenever it trains from a split (or the lake exists)."""
     from trainers.run import execute, prepare_run
 
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or new_run_id()
     prepared = prepare_run(trainer, cfg, lake=lake, run_id=run_id)  # bad input stops here
     record = bool(cfg.split or cfg.eval_split) or lake.exists()
     parent = parent or prepared.lineage.get("resumed_run_id")

@@ -198,7 +198,7 @@ def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback |
                  meta=meta, on_metrics=on_metrics)
     lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_examples,
                "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from")}
-    save_final(p.out_dir, model, p.tokenizer, lineage)
+    save_final(p.out_dir, model, p.tokenizer, lineage, dtype=p.cfg.save_dtype)
     return TrainResult(run_id, p.out_dir, fitted.steps, time.perf_counter() - started, fitted.tokens_per_s,
                        fitted.last_metrics, lineage, model=model)
 
