@@ -40,10 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"flows.commands.{name}").register(sub)
     for command in sub.choices.values():
-        for flag, help in GLOBAL_FLAGS.items():
-            # also after the command; SUPPRESS keeps the top-level value when absent.
-            command.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help)
+        add_global_flags(command)
     return parser
+
+
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    """The global flags also after a command and its sub-commands (`warmstart train sft --verbose`);
+    SUPPRESS keeps the top-level value when absent."""
+    for flag, help in GLOBAL_FLAGS.items():
+        parser.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                add_global_flags(child)
 
 
 def main(argv: list[str] | None = None) -> int:
