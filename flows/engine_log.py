@@ -30,6 +30,7 @@ LOG_NAME = "engine.log"
 # What a library writes when something is really wrong (its INFO and WARNING lines are chatter).
 PROBLEM = re.compile(r"\b(ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)|[Oo]ut of memory|"
                      r"OutOfMemoryError|Segmentation fault")
+SECRET = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+(?=@)|(\bpassword\s*=\s*)[^\s'\"&]+", re.I)
 
 
 def runs_dir() -> Path:
@@ -46,7 +47,8 @@ def log_path(run_id: str) -> Path:
 def engine_output(run_id: str, *, verbose: bool = False):
     """Send engine output to the run's log within the block; yield the log's path (None: verbose).
 
-    An unexpected exception leaves its traceback in the log; a log left empty is removed."""
+    An unexpected exception leaves its traceback in the log; passwords in URLs and connection
+    strings are masked; a log left empty is removed."""
     if verbose:
         yield None
         return
@@ -62,15 +64,23 @@ def engine_output(run_id: str, *, verbose: bool = False):
     except BaseException:
         log.write(traceback.format_exc())
         raise
-    else:
-        log.flush()
-        if os.fstat(log.fileno()).st_size > start:
-            terminal.echo(summary_line(path, problems(path, start)), err=True)
     finally:
         log.close()
+        mask_secrets(path)
         if path.stat().st_size == 0:
             path.unlink()
             _remove_if_empty(path.parent)
+    if path.exists() and path.stat().st_size > start:
+        terminal.echo(summary_line(path, problems(path, start)), err=True)
+
+
+def mask_secrets(path: Path) -> None:
+    """Replace passwords in URLs (postgres://user:PASSWORD@host) and in connection strings
+    (password=...) that a library wrote to the log by ***."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    masked = SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+    if masked != text:
+        path.write_text(masked, encoding="utf-8")
 
 
 def summary_line(path: Path, found: list[str]) -> str:

@@ -157,3 +157,12 @@ def test_a_bad_config_leaves_no_log_behind(tmp_path, capfd, runs_dir):
     before = set(runs_dir.iterdir())
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     assert capfd.readouterr().err.startswith("error: ") and set(runs_dir.iterdir()) == before
+
+
+def test_passwords_a_library_prints_are_masked_in_the_log(capfd):
+    with engine_output("r6") as log:
+        os.write(2, b"ERROR cannot connect to postgres://warm:s3cr3t@db:5432/lake?data_path=/x\n")
+        os.write(2, b"conninfo: host=db password=s3cr3t dbname=lake\n")
+    text = log.read_text()
+    assert "s3cr3t" not in text and "s3cr3t" not in capfd.readouterr().err
+    assert "postgres://warm:***@db:5432/lake" in text and "password=*** dbname=lake" in text
