@@ -30,7 +30,8 @@ def commands(work: Path) -> dict[str, list[str]]:
     lake = str(work / "lake")
     return {
         "run": ["run", "configs/demo.yaml", "--lake", lake],
-        "train": ["train", "sft", "--split", "sft", "--max-steps", "2", "--batch-size", "4", "--lake", lake, "--out", str(work / "sft")],
+        "train": ["train", "sft", "--split", "sft", "--max-steps", "2", "--batch-size", "4", "--lake", lake,
+                  "--out", str(work / "sft")],
         "loop": ["loop", "configs/loop.yaml", "--lake", str(work / "loop-lake"), "--rounds", "1",
                  "--set", f"work_dir={work / 'loop'}", "--set", "curate.fresh_per_source=8",
                  "--set", "eval.max_tokens=64", "--set", "train.options.sft={max_steps: 2, batch_size: 4, save_interval: 0}"],

@@ -63,7 +63,8 @@ def test_engine_output_goes_to_the_log_and_warmstart_output_to_the_terminal():
     assert "own stage line" in shown.stdout and "own console line" in shown.stderr and "generate" in shown.stderr
     assert "own" not in text
     # the one line about the engines: where the log is, and the error a library logged
-    assert last == f"engine log: {log_path('r1')} (1 error line(s) from the engines; first: ERROR torch.fake: library error)"
+    first_error = "ERROR torch.fake: library error"
+    assert last == f"engine log: {log_path('r1')} (1 error line(s) from the engines; first: {first_error})"
 
 
 def test_after_the_block_output_reaches_the_terminal_again(capfd):
