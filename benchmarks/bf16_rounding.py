@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("base", type=Path, help="the model the fine-tune started from")
     parser.add_argument("tuned", type=Path, help="the fine-tuned model (saved in float32)")
     args = parser.parse_args()
-    result = {"base": str(args.base), "tuned": str(args.tuned), **compare(weights(args.base), weights(args.tuned))}
+    result = {"base": args.base.name, "tuned": args.tuned.name, **compare(weights(args.base), weights(args.tuned))}
     print(json.dumps(result))
     (HERE / "bf16_rounding.json").write_text(json.dumps(result, indent=2) + "\n")
 
