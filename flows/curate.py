@@ -6,7 +6,6 @@ Reads like the recipe it is; the steps live in curation/, their composition in f
 import contextlib
 import json
 import time
-import uuid
 
 import pyarrow as pa
 from prefect import flow, task
@@ -26,6 +25,7 @@ from flows.stages import skills as skill_stage
 from flows.stages.state import CurationState, StageOutput
 from flows.summary import RunSummary
 from schemas.errors import InputError
+from schemas.ids import new_run_id
 from schemas.lake import Lake
 from schemas.lake_location import public_location
 from schemas.split_registry import register_splits
@@ -188,7 +188,7 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
         resolve_model(cfg.model)
     check_methods(cfg, prompts)  # a method switched on without its inputs fails here
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or new_run_id()
     lake = Lake(cfg.lake)
     public = cfg.model_copy(update={"lake": public_location(cfg.lake)})  # what may be stored and logged
     with run_lock(lake), recorded_run(lake, run_id, "curate", public.model_dump_json(), parent=parent) as run:

@@ -6,13 +6,13 @@ the one `warmstart schedule` was called from, so relative paths in configs mean 
 """
 
 import json
-import shlex
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from schemas.errors import ConfigError, LakeError
+from flows.train_args import parse_train_flags, train_config, train_flags
+from schemas.errors import LakeError
 
 CURATE_FLOW = "warmstart-curate"
 TRAIN_FLOW = "warmstart-train"
@@ -52,26 +52,6 @@ def publish_summary(summary) -> None:
         create_table_artifact(splits, key="curate-splits", description=f"splits cut by run `{summary.run_id}`")
 
 
-def train_argv(kind: str, split: str, version: int | None, lake: str, args: list[str]) -> list[str]:
-    """The `warmstart train` command line this flow runs (also used to check arguments early)."""
-    argv = ["train", kind, "--split", split, "--lake", lake, *args]
-    return argv + (["--version", str(version)] if version is not None else [])
-
-
-def parse_train_args(argv: list[str]):
-    """Parse a `warmstart train` command line; a ConfigError (not SystemExit) when it is wrong."""
-    from flows.cli import build_parser
-
-    parser = build_parser()
-    parser.exit_on_error = False
-    try:
-        return parser.parse_args(argv)
-    except SystemExit:
-        raise ConfigError(f"bad train arguments: warmstart {shlex.join(argv)}") from None
-    except Exception as exc:  # argparse.ArgumentError and friends
-        raise ConfigError(f"bad train arguments ({exc}): warmstart {shlex.join(argv)}") from None
-
-
 @flow(name=TRAIN_FLOW, log_prints=True)
 def train_from_split(kind: str, split: str, version: int | None = None, lake: str = "data/lake",
                      args: list[str] | None = None) -> dict:
@@ -81,8 +61,13 @@ def train_from_split(kind: str, split: str, version: int | None = None, lake: st
     args = list(args or []) + ["--parent", parent]
     if "--out" not in args:
         args += ["--out", f"checkpoints/{kind}-{parent}"]
-    parsed = parse_train_args(train_argv(kind, split, version, lake, args))
-    parsed.handler(parsed)  # records the run, its metrics and the split version in the lake
+    from flows.training import train_and_record
+    from schemas.lake import Lake
+
+    options = parse_train_flags(kind, train_flags(split, version, lake, args))
+    # records the run, its metrics and the split version in the lake
+    result, _ = train_and_record(kind, train_config(kind, options), Lake(options.lake), parent=options.parent)
+    get_run_logger().info("%s run %s: %d steps, checkpoint %s", kind, result.run_id, result.steps, result.checkpoint)
     run = trained_run(lake, parent)
     create_table_artifact([run], key="train-run", description=f"{kind} on split {split}")
     return run

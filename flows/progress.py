@@ -1,4 +1,7 @@
-"""Progress bars for long stages: counts, rate and ETA, quiet when output is not a terminal."""
+"""Progress bars for long stages: counts, rate and ETA, quiet when output is not a terminal.
+
+`console` is warmstart's own output: while engine output goes to a log (flows/engine_log.py) it
+still writes to the terminal."""
 
 from contextlib import contextmanager
 
@@ -14,7 +17,9 @@ def stage_bar(description: str, total: int):
     """Yield `advance(n)` for a bar of `total` steps labelled with the stage name."""
     columns = [TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
+    # No redirect of sys.stdout/sys.stderr through the bar: what libraries print belongs in the engine log.
+    with Progress(*columns, console=console, transient=False, redirect_stdout=False,
+                  redirect_stderr=False) as progress:
         task = progress.add_task(description, total=total)
 
         def advance(n: int = 1) -> None:

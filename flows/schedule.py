@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from flows.deployed import TRAIN_FLOW, parse_train_args, train_argv
+from flows.deployed import TRAIN_FLOW
 from flows.server import check_api
+from flows.train_args import parse_train_flags, train_flags
 from schemas.errors import ConfigError, LakeError
 from schemas.lake_location import is_postgres_url, mask_urls, public_location
 
@@ -104,7 +105,7 @@ def register_train(kind: str, split: str, lake: str, api: str, *, args: str = ""
     from schemas.lake import Lake
 
     extra = shlex.split(args)
-    parse_train_args(train_argv(kind, split, None, lake, extra))  # bad flags register nothing
+    parse_train_flags(kind, train_flags(split, None, lake, extra))  # bad flags register nothing
     lake = absolute_lake(lake)
     tags = []
     if on_new_version:
@@ -274,7 +275,7 @@ def submit_train(kind: str, split: str, lake: str, api: str, *, args: list[str] 
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    parse_train_args(train_argv(kind, split, version, lake, list(args or [])))
+    parse_train_flags(kind, train_flags(split, version, lake, list(args or [])))
     name = ensure_train_deployment(api)
     parameters = {"kind": kind, "split": split, "lake": absolute_lake(lake), "args": list(args or []),
                   "version": version}

@@ -12,11 +12,11 @@ forgotten: two recorded runs, the second's lineage naming the first.
 """
 
 import json
-import uuid
 from pathlib import Path
 
 from flows.run_record import recorded_run
 from schemas.errors import ConfigError, WarmstartError
+from schemas.ids import new_run_id
 from schemas.lake import Lake
 from schemas.split_registry import split_stages
 
@@ -40,7 +40,7 @@ def train_split(trainer: str, cfg, lake: Lake, *, parent: str | None = None, run
         raise ConfigError("--resume of a two-stage DMT split: resume one stage by name (its split or file, "
                           "and its --out)")
     load_split(trainer, lake=lake, version=cfg.version, **stages[1])  # bad stage-2 rows stop here
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or new_run_id()
     first_out = f"{cfg.out}-stage1" if cfg.out else None
     first = train_and_record(trainer, cfg.model_copy(update={**stages[0], "out": first_out}), lake,
                              parent=parent, run_id=f"{run_id}-stage1", lineage={"dmt_stage": 1})
@@ -59,7 +59,7 @@ def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None
     entries to the run's recorded lineage."""
     from trainers.run import execute, prepare_run
 
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or new_run_id()
     prepared = prepare_run(trainer, cfg, lake=lake, run_id=run_id)  # bad input stops here
     prepared.lineage.update(lineage or {})
     record = bool(cfg.split or cfg.eval_split) or lake.exists()

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import uuid
 
 
 def content_id(*fields) -> str:
@@ -17,3 +18,8 @@ def content_id(*fields) -> str:
 def canonical_json(value) -> str:
     """JSON text with sorted keys, so equal dicts hash and compare equal."""
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def new_run_id() -> str:
+    """A fresh run id: 12 random hex digits."""
+    return uuid.uuid4().hex[:12]

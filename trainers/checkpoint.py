@@ -28,7 +28,7 @@ def save_checkpoint(out_dir: Path, step: int, model, tokenizer, optimizer, *, me
     final = out_dir / f"checkpoint-{step}"
     tmp = out_dir / f".checkpoint-{step}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    save_weights(model, tmp)  # the training dtype, so a resume continues from the exact weights
     tokenizer.save_pretrained(tmp)
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": _rng_state(), "meta": meta},
                tmp / STATE_FILE)
@@ -81,14 +81,39 @@ def _load_weights(path: Path, model) -> None:
                           f"(missing {sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]})")
 
 
-def save_final(out_dir: Path, model, tokenizer, lineage: dict) -> Path:
-    """The trained model as a plain HF checkpoint (LoRA merged) that transformers and vLLM load."""
+def save_final(out_dir: Path, model, tokenizer, lineage: dict, *, dtype: str = "auto") -> Path:
+    """The trained model as a plain HF checkpoint (LoRA merged) that transformers and vLLM load,
+    its weights in `dtype` ("auto": the dtype they are trained in)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     export = model.merge_and_unload() if is_peft(model) else model
-    export.save_pretrained(out_dir, safe_serialization=True)
+    save_weights(export, out_dir, None if dtype == "auto" else getattr(torch, dtype))
     tokenizer.save_pretrained(out_dir)
     (out_dir / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2, default=str))
     return out_dir
+
+
+def save_weights(model, out_dir: Path, dtype: torch.dtype | None = None) -> None:
+    """save_pretrained with the weights in `dtype` (None: as they are), and config.json declaring
+    that dtype, so an engine loads them without a cast per weight."""
+    if dtype is None or dtype == model.dtype:
+        model.save_pretrained(out_dir, safe_serialization=True)  # it declares the weights' own dtype
+        return
+    cast: dict = {}  # one cast per tensor: tied weights (embeddings, lm_head) stay one tensor
+
+    def converted(tensor: torch.Tensor) -> torch.Tensor:
+        if not tensor.is_floating_point():
+            return tensor
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if key not in cast:
+            cast[key] = tensor.detach().to(dtype)
+        return cast[key]
+
+    model.save_pretrained(out_dir, state_dict={k: converted(v) for k, v in model.state_dict().items()},
+                          safe_serialization=True)
+    config_file = out_dir / "config.json"  # save_pretrained wrote the model's own dtype there
+    config = json.loads(config_file.read_text())
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def read_lineage(out_dir: Path) -> dict:

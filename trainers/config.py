@@ -58,6 +58,10 @@ class TrainConfig(StrictModel):
     lora: LoraOptions | None = Field(None, description="train LoRA adapters instead of all weights")
     save_interval: int = Field(0, ge=0, description="save a resumable checkpoint every N steps (0: only at the end)")
     save_total_limit: int = Field(2, ge=1, description="keep this many intermediate checkpoints")
+    save_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="dtype of the final model's weights, declared in its config.json; auto: the dtype "
+        "they are trained in (float32 master weights: rounding to bfloat16 erases small updates). "
+        "Resumable checkpoints always keep the training dtype")
     log_interval: int = Field(1, ge=1, description="record metrics every N steps")
     resume: bool = Field(False, description="continue from the last checkpoint in `out`")
     progress: bool = Field(True, description="show a progress bar")

@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from schemas import terminal
 from schemas.errors import ConfigError
 from trainers.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
@@ -192,7 +193,7 @@ def _progress(enabled: bool, total: int, start: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, file=terminal.stderr())
 
 
 def _advance(bar, metrics: dict, tokens_per_s: float) -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flows.cli import add_command, add_lake_argument
+from flows.cli_args import add_command, add_lake_argument
 from flows.export import EXPORT_COLUMNS, FORMATS, export_split, formats_for
 from schemas.lake import Lake
 

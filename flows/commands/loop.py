@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flows.cli import add_command, add_lake_argument, add_set_argument
+from flows.cli_args import add_command, add_lake_argument, add_set_argument, runs_engines
 
 EXAMPLES = [
     "warmstart loop configs/loop.yaml                 # run, or continue at the next unfinished round",
@@ -18,6 +18,7 @@ def register(sub) -> None:
     parser.add_argument("--rounds", type=int, help="run up to this many rounds (overrides the config)")
     add_set_argument(parser, "eval.max_tokens=64")
     add_lake_argument(parser)
+    runs_engines(parser)
     parser.set_defaults(handler=handle, lake=None)
 
 

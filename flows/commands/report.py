@@ -1,6 +1,7 @@
 """`warmstart report [--out DIR]`: an offline HTML page with PNG plots of what the lake holds."""
 
-from flows.cli import add_command, add_lake_argument
+from flows.cli_args import add_command, add_lake_argument, runs_engines
+from schemas import terminal
 
 EXAMPLES = ["warmstart report                          # reports/latest/index.html",
             "warmstart report --out reports/round-2 --lake runs/lake"]
@@ -12,6 +13,7 @@ def register(sub) -> None:
     parser.add_argument("--out", default="reports/latest",
                         help="directory for index.html and the PNGs (default: reports/latest)")
     add_lake_argument(parser)
+    runs_engines(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -20,7 +22,7 @@ def handle(args) -> int:
     from schemas.lake import Lake
 
     report = write_report(Lake(args.lake), args.out)
-    print(f"report: {report.html} ({len(report.pngs)} plots)")
+    terminal.echo(f"report: {report.html} ({len(report.pngs)} plots)")
     for key, why in report.skipped.items():
-        print(f"  skipped {key}: {why}")
+        terminal.echo(f"  skipped {key}: {why}")
     return 0

@@ -1,6 +1,6 @@
 """`warmstart run CONFIG`: curate prompts into the lake and cut splits."""
 
-from flows.cli import add_command, add_lake_argument, add_set_argument
+from flows.cli_args import add_command, add_lake_argument, add_set_argument, runs_engines
 
 EXAMPLES = ["warmstart run configs/demo.yaml                              # curate into data/lake",
             "warmstart run configs/demo.yaml --set sampling.k=8 --set backend=transformers",
@@ -12,6 +12,7 @@ def register(sub) -> None:
     parser.add_argument("config", help="YAML config, e.g. configs/demo.yaml")
     add_set_argument(parser, "sampling.k=8")
     add_lake_argument(parser)
+    runs_engines(parser)
     parser.set_defaults(handler=handle, lake=None)
 
 
@@ -22,7 +23,7 @@ def handle(args) -> int:
 
     overrides = list(args.overrides) + ([f"lake={args.lake}"] if args.lake else [])
     cfg = load_config(args.config, overrides)
-    summary = run_curation(cfg)
+    summary = run_curation(cfg, run_id=args.run_id)
     for table in summary.tables():
         console.print(table)
     return 0

@@ -3,7 +3,7 @@ what each produced; a run whose process died is marked interrupted first (flows/
 
 import pyarrow as pa
 
-from flows.cli import add_command, add_lake_argument
+from flows.cli_args import add_command, add_lake_argument
 from flows.commands.sql import write_result
 from schemas.errors import ConfigError
 from schemas.lake import Lake

@@ -1,7 +1,8 @@
 """`warmstart schedule`: register scheduled curation or triggered training on a Prefect server,
 list or delete those deployments, and `--serve` the worker that runs them."""
 
-from flows.cli import add_command, add_set_argument
+from flows.cli_args import add_command, add_set_argument, runs_engines
+from schemas import terminal
 from schemas.errors import ConfigError
 from trainers.registry import TRAINERS
 
@@ -35,6 +36,7 @@ def register(sub) -> None:
     parser.add_argument("--serve", action="store_true", help="run the worker: scheduled and triggered runs")
     parser.add_argument("--poll", type=float, default=10.0, help="seconds between worker / trigger polls")
     parser.add_argument("--api", help="Prefect API URL (default: $PREFECT_API_URL or http://127.0.0.1:4200/api)")
+    runs_engines(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -46,12 +48,12 @@ def handle(args) -> int:
     if args.list:
         return show(schedule.list_deployments(api))
     if args.delete:
-        print(f"deleted {schedule.delete_deployment(args.delete, api)}")
+        terminal.echo(f"deleted {schedule.delete_deployment(args.delete, api)}")
         return 0
     if args.serve:
-        print(f"worker on pool '{schedule.POOL}' at {api}; Ctrl-C stops it", flush=True)
+        terminal.echo(f"worker on pool '{schedule.POOL}' at {api}; Ctrl-C stops it")
         try:
-            schedule.serve(api, poll_s=args.poll, log=lambda text: print(text, flush=True))
+            schedule.serve(api, poll_s=args.poll, log=terminal.echo)
         except KeyboardInterrupt:
             pass
         return 0
@@ -61,20 +63,21 @@ def handle(args) -> int:
         name = schedule.register_train(args.train, args.split, args.lake, api, args=args.train_args,
                                        name=args.name, on_new_version=args.on_new_version)
         when = f"on each new version of split '{args.split}'" if args.on_new_version else "on demand"
-        print(f"registered {name}: {when}; runs need a worker (`warmstart schedule --serve`)")
+        terminal.echo(f"registered {name}: {when}; runs need a worker (`warmstart schedule --serve`)")
         return 0
     if not args.config:
         raise ConfigError("give a CONFIG to schedule, or one of --train, --list, --delete, --serve")
     name = schedule.register_curate(args.config, api, overrides=args.overrides, cron=args.cron,
                                     interval=args.interval, name=args.name, timezone=args.timezone)
-    print(f"registered {name}: {args.cron or f'every {args.interval:g} s'}; "
+    terminal.echo(f"registered {name}: {args.cron or f'every {args.interval:g} s'}; "
           "runs need a worker (`warmstart schedule --serve`)")
     return 0
 
 
 def show(rows: list[dict]) -> int:
-    from rich.console import Console
     from rich.table import Table
+
+    from flows.progress import console
 
     table = Table(title="warmstart deployments")
     table.add_column("name", no_wrap=True)
@@ -83,5 +86,5 @@ def show(rows: list[dict]) -> int:
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in row["parameters"].items())
         table.add_row(row["name"], row["runs"], "yes" if row["paused"] else "", params)
-    Console().print(table)
+    console.print(table)
     return 0

@@ -2,7 +2,8 @@
 
 import signal
 
-from flows.cli import add_command
+from flows.cli_args import add_command, runs_engines
+from schemas import terminal
 
 EXAMPLES = ["warmstart server                               # UI and API on http://127.0.0.1:4200",
             "warmstart server --port 4300 --log server.log  # then: warmstart schedule --serve"]
@@ -14,6 +15,7 @@ def register(sub) -> None:
     parser.add_argument("--port", type=int, default=4200, help="port of the UI and API (default 4200)")
     parser.add_argument("--home", help="folder of the server's database (default: $PREFECT_HOME, ~/.prefect)")
     parser.add_argument("--log", help="write the server's own log to this file")
+    runs_engines(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -28,8 +30,8 @@ def handle(args) -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     server = start_server(args.host, args.port, home=args.home, log=log)
     try:
-        print(f"Prefect server running: UI {server.ui}  API {server.api}  (Ctrl-C stops it)", flush=True)
-        print(f"in another shell: export PREFECT_API_URL={server.api}; warmstart schedule --serve", flush=True)
+        terminal.echo(f"Prefect server running: UI {server.ui}  API {server.api}  (Ctrl-C stops it)")
+        terminal.echo(f"in another shell: export PREFECT_API_URL={server.api}; warmstart schedule --serve")
         server.process.wait()
     except KeyboardInterrupt:
         pass

@@ -1,6 +1,6 @@
 """`warmstart splits`: list every split version with its row count and run."""
 
-from flows.cli import add_command, add_lake_argument
+from flows.cli_args import add_command, add_lake_argument
 from flows.commands.sql import write_result
 from schemas.lake import Lake
 from schemas.split_registry import list_splits

@@ -5,7 +5,7 @@ import sys
 
 import pyarrow as pa
 
-from flows.cli import add_command, add_lake_argument
+from flows.cli_args import add_command, add_lake_argument
 from schemas.errors import ConfigError
 from schemas.lake import Lake
 

@@ -61,3 +61,11 @@ def test_debug_flag_shows_the_exception(tmp_path):
 def test_sql_on_missing_lake_is_a_clear_error(tmp_path, capsys):
     assert main(["sql", "SELECT 1", "--lake", str(tmp_path / "nolake")]) == 4
     assert "no lake at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["train", "sft"], ["model", "prepare"], ["run", "c.yaml"], ["sql", "SELECT 1"]])
+def test_global_flags_go_before_or_after_any_command(argv):
+    for flags in (["--verbose", "--debug"], []):
+        before = build_parser().parse_args(flags + argv)
+        after = build_parser().parse_args(argv + flags)
+        assert before.verbose == after.verbose == bool(flags) and before.debug == after.debug == bool(flags)

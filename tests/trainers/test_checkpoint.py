@@ -98,3 +98,47 @@ def test_resume_refuses_a_checkpoint_of_another_split(splits, digit_model_dir, t
         train("sft", config("sft", digit_model_dir, tmp_path / "c"), lake=splits, on_metrics=crash_at(4))
     with pytest.raises(ConfigError, match="split"):
         train("sft", config("sft", digit_model_dir, tmp_path / "c", resume=True, split="sft2"), lake=splits)
+
+
+def load_quietly(path, **options):
+    """Load a saved model with transformers; return it and every warning or log record it raised."""
+    import logging
+    import warnings
+
+    from transformers import AutoModelForCausalLM
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = AutoModelForCausalLM.from_pretrained(path, **options).eval()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger("transformers").removeHandler(handler)
+    return model, [str(w.message) for w in caught] + [r.getMessage() for r in records]
+
+
+def test_final_model_is_saved_in_the_dtype_its_config_declares(splits, digit_model_dir, tmp_path, weight_dtypes):
+    runs = {dtype: train("sft", config("sft", digit_model_dir, tmp_path / dtype, max_steps=3, save_interval=2,
+                                       save_dtype=dtype), lake=splits) for dtype in ("auto", "bfloat16")}
+    # auto: the float32 master weights, as trained; resumable checkpoints always keep the training dtype
+    assert weight_dtypes(runs["auto"].checkpoint) == ("float32", {"float32"})
+    assert weight_dtypes(runs["bfloat16"].checkpoint) == ("bfloat16", {"bfloat16"})
+    assert weight_dtypes(list_checkpoints(tmp_path / "bfloat16")[0]) == ("float32", {"float32"})
+    ids = torch.tensor([[1, 3, 6, 10, 2, 1, 4]])
+    with torch.no_grad():
+        exact = runs["auto"].model.eval()(input_ids=ids).logits
+        for dtype, run in runs.items():
+            loaded, complaints = load_quietly(run.checkpoint)  # dtype "auto" in transformers 5: as declared
+            assert complaints == [], complaints
+            assert loaded.dtype == getattr(torch, "float32" if dtype == "auto" else dtype)
+            assert loaded.lm_head.weight.data_ptr() == loaded.model.embed_tokens.weight.data_ptr()  # still tied
+            logits = loaded(input_ids=ids).logits.float()
+            if dtype == "auto":
+                assert torch.equal(logits, exact)
+            else:  # rounded weights: close to the trained model, not equal
+                assert torch.allclose(logits, exact, atol=0.1) and not torch.equal(logits, exact)

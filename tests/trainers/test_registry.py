@@ -99,11 +99,11 @@ def test_loop_configs_accept_registered_trainers_only(toy, tmp_path):
 
 
 def test_schedule_and_deployed_train_arguments_know_the_trainer(toy):
-    from flows.deployed import parse_train_args, train_argv
+    from flows.train_args import parse_train_flags, train_flags
 
     args = build_parser().parse_args(["schedule", "--train", "toy", "--split", "chats"])
     assert args.train == "toy"
-    parsed = parse_train_args(train_argv("toy", "chats", 3, "data/lake", ["--max-steps", "5", "--set", "loss_scale=2"]))
+    parsed = parse_train_flags("toy", train_flags("chats", 3, "data/lake", ["--max-steps", "5", "--set", "loss_scale=2"]))
     assert (parsed.trainer, parsed.split, parsed.version, parsed.max_steps) == ("toy", "chats", 3, 5)
     assert trainer_spec("toy").config_class() is ToyConfig
     with pytest.raises(SystemExit):

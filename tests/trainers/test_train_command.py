@@ -115,14 +115,13 @@ def test_every_trainer_command_has_help():
 
 def test_via_prefect_forwards_the_same_options_to_the_worker(tmp_path):
     from flows.cli import build_parser
-    from flows.commands.train import config_values, forwarded_args
-    from flows.deployed import parse_train_args, train_argv
+    from flows.train_args import config_values, forwarded_args, parse_train_flags, train_flags
 
     (tmp_path / "c.yaml").write_text("trainer: dpo\nbeta: 0.2\n")
     args = build_parser().parse_args(["train", "dpo", "--split", "pref", "--version", "2", "--config",
                                       str(tmp_path / "c.yaml"), "--lr", "3e-6", "--resume", "--lora",
                                       "--set", "lora.r=4", "--set", "loss_type=ipo"])
-    worker = parse_train_args(train_argv("dpo", "pref", 2, "lake", forwarded_args(args)))
+    worker = parse_train_flags("dpo", train_flags("pref", 2, "lake", forwarded_args(args)))
     assert config_values(worker) == config_values(args)
     assert (worker.config, worker.overrides) == (str((tmp_path / "c.yaml").resolve()), args.overrides)
 
