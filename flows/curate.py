@@ -32,10 +32,12 @@ from schemas.split_registry import register_splits
 
 @flow(name="curate", validate_parameters=False, log_prints=False)
 def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str, config_json: str,
-                eval_sets: dict | None = None, parent: str | None = None) -> RunSummary:
+                eval_sets: dict | None = None, parent: str | None = None,
+                target_profile: pa.Table | None = None) -> RunSummary:
     """Run every stage over validated prompts; each stage is one lake commit."""
     state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
-                          summary=RunSummary(run_id), prompts=prompts, eval_sets=eval_sets)
+                          summary=RunSummary(run_id), prompts=prompts, eval_sets=eval_sets,
+                          target_profile=target_profile)
     record = functools.partial(record_run, state.lake, run_id, config_json, datetime.now(timezone.utc),
                                parent=parent)
     record("running")
@@ -76,14 +78,16 @@ def commit_stage(state: CurationState, name: str, counts: dict[str, int], **tabl
 
 @task(name="sources", cache_policy=NO_CACHE)
 def sources_stage(state: CurationState) -> None:
-    """Clean prompts, build the skill inventory, add verifiable skill-pair prompts; one commit."""
+    """Write skill-pair questions (model synthesis), clean prompts, build the skill inventory,
+    compose skill-pair prompts; one commit."""
     loaded = state.prompts.num_rows
+    skill_stage.write_prompts(state)
     hygiene.clean_prompts(state)
     if state.prompts.num_rows == 0:
         raise InputError(f"all {loaded} prompts were dropped by the filters (quality, dedup, decontam); "
                          "loosen them in the config")
     skill_stage.inventory(state)
-    skill_stage.synthesize(state)
+    skill_stage.compose(state)
     commit_stage(state, "sources", {"loaded": loaded, "prompts": state.prompts.num_rows}, prompts=state.prompts)
 
 
@@ -187,6 +191,7 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     eval_sets = load_eval_sets(cfg.decontam.sources) if cfg.decontam is not None else None
     if cfg.backend != "openai":
         resolve_model(cfg.model)
+    target_profile = skill_stage.synthesis_profile(cfg)  # synthesis without a profile fails here
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
     run_id = run_id or uuid.uuid4().hex[:12]
     lake = Lake(cfg.lake)
@@ -200,7 +205,8 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
         flow_fn = curate_flow.with_options(task_runner=task_runner_for(cfg.executor))
         try:
             with flow_settings():
-                summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent)
+                summary = flow_fn(cfg, prompts, backend, run_id, cfg.model_dump_json(), eval_sets, parent,
+                                  target_profile)
         finally:
             backend.close()
         summary.seconds = time.monotonic() - t0

