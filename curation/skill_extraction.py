@@ -115,13 +115,13 @@ def extracted_inventory(prompt_ids: list[str], replies: list[list[str]], cfg: Sk
     kept = set(ranked[: cfg.max_skills])
     rows = []
     for pid, votes, texts in zip(prompt_ids, votes_per_prompt, replies):
-        best = sorted((s for s in votes if s in kept), key=lambda s: (-votes[s], s))[: cfg.per_prompt]
+        best = sorted((s for s in votes if s in kept), key=lambda s: (-votes[s], name[s]))[: cfg.per_prompt]
         rows += [(pid, sid, votes[sid] / len(texts)) for sid in best]
     skills = merged.filter(pa.array([sid in kept for sid in merged.column("skill_id").to_pylist()]))
     n_prompts = len(prompt_ids)
     descriptions = [f"named by the model for {support[sid]} of {n_prompts} prompts"
                     for sid in skills.column("skill_id").to_pylist()]
-    skills = skills.set_column(skills.column_names.index("description"), "description", pa.array(descriptions))
+    skills = skills.set_column(skills.column_names.index("description"), "description", pa.array(descriptions, pa.string()))
     return skills, links_table(rows, ORIGIN)
 
 

@@ -58,10 +58,12 @@ def synthesis_runs(tmp_path_factory, patched):
 
 @pytest.fixture(scope="module")
 def extraction_runs(tmp_path_factory, patched):
-    """Two runs with extraction (and composed prompts): the second reads the replies from the lake."""
+    """Two runs with extraction (and composed prompts): the second reads the replies from the lake
+    and caps prompts of one model-named skill at 5% of each split."""
     raw = config(tmp_path_factory.mktemp("extraction"), extract={"votes": 2},
                  synthesis={"mode": "compose", "n_prompts": 3})
-    summaries = [curate_with_fake_policy(validate(raw), patched) for _ in range(2)]
+    capped = {**raw, "mix": {"quotas": {"per_skill": {"subtraction": 0.05}}}}
+    summaries = [curate_with_fake_policy(validate(r), patched) for r in (raw, capped)]
     return Lake(raw["lake"]), summaries
 
 
@@ -84,6 +86,21 @@ def test_extraction_makes_the_inventory_richer_than_the_tasks(extraction_runs, s
     # every prompt's replies are in the lake once, and the second run read them instead of asking
     assert rows(on, "SELECT count(*) AS n FROM skill_extractions") == [{"n": 8 * len(TASKS)}]
     assert again.counts["skill_replies_cached"] == 8 * len(TASKS)
+
+
+def test_a_model_named_skill_steers_the_splits(extraction_runs):
+    """Subtraction spans two tasks (chain_sum, basic_arithmetic): no task quota can cap it, a
+    quota on the extracted skill does."""
+    lake, (free, capped) = extraction_runs
+
+    def subtraction_rows(run_id: str) -> tuple[int, int]:
+        split = rows(lake, f"SELECT row_ids FROM splits WHERE run_id = '{run_id}' AND kind = 'rl'")[0]["row_ids"]
+        tagged = rows(lake, "SELECT ps.prompt_id, p.task FROM prompt_skills ps JOIN skills s USING (skill_id) "
+                            "JOIN prompts p USING (prompt_id) WHERE s.name = 'subtraction'")
+        return len({r["prompt_id"] for r in tagged} & set(split)), len({r["task"] for r in tagged})
+
+    (before, tasks), (after, _) = subtraction_rows(free.run_id), subtraction_rows(capped.run_id)
+    assert tasks == 2 and before > after and after <= 0.05 * free.counts["rl_prompts"] + 1
 
 
 def test_compose_tags_composed_prompts_with_their_pair(extraction_runs):
