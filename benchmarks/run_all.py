@@ -27,6 +27,7 @@ MODEST = {
     "orchestration": [],
     "sql_rollouts": ["--rows", "10000000", "--prompts", "100000"],
     "adaptive_sampling": ["--backend", "vllm", "--prompts", "32", "--max-tokens", "96"],
+    "skill_methods": [],  # the demo's prompts and settings, 12 synthesized questions
 }
 
 
@@ -87,8 +88,17 @@ def from_adaptive(r: dict) -> list[dict]:
                   "recall", "higher")]
 
 
+def from_skill_methods(r: dict) -> list[dict]:
+    return [entry("skill_methods: skill extraction vs the generate stage (demo prompts)", r["extract_s"],
+                  r["generate_s"], "s", "lower", f"{r['prompts']} prompts, {r['extract_votes']} replies vs k={r['k']}"),
+            entry("skill_methods: model synthesis vs the generate stage (demo prompts)", r["synthesis_s"],
+                  r["generate_s"], "s", "lower", f"{r['synthesis_questions']} questions written and answered, "
+                  f"{r['synthesis_kept']} kept")]
+
+
 EXTRACT = {"generation": from_generation, "training": from_training, "dedup": from_dedup,
-           "orchestration": from_orchestration, "sql_rollouts": from_sql, "adaptive_sampling": from_adaptive}
+           "orchestration": from_orchestration, "sql_rollouts": from_sql, "adaptive_sampling": from_adaptive,
+           "skill_methods": from_skill_methods}
 
 
 def machine() -> str:

@@ -1,6 +1,5 @@
-"""Tag prompts with skills: ask the model (constrained to the inventory, parsed robustly), or
-take the nearest skills by embedding. The model can also propose new skill names (STAT's
-teacher metacognition; Instruct-SkillMix's skill extraction) for the inventory.
+"""Tag prompts with an existing inventory: ask the model to choose among it (parsed robustly), or
+take the nearest skills by embedding. New skill names come from curation/skill_extraction.py.
 """
 
 import difflib
@@ -13,14 +12,12 @@ from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.embeddings import TextEmbedder, cosine_matrix
-from curation.skills import normalize_skill_name, skill_texts, skills_table
+from curation.skills import links_table, normalize_skill_name, skill_texts
 from schemas.config import StrictModel
 
 SYSTEM = "You label reasoning problems with the skills needed to solve them. Reply briefly."
 TAG_TEMPLATE = ("Skills:\n{menu}\n\nProblem:\n{prompt}\n\nWhich of the skills above does the problem "
                 "need? Reply with at most {most} skill numbers, comma-separated, like: Skills: 1, 3")
-PROPOSE_TEMPLATE = ("Problem:\n{prompt}\n\nName at most {most} skills needed to solve this problem, as "
-                    "short names of one to four words, comma-separated, like: Skills: addition, carrying")
 
 
 class TaggingConfig(StrictModel):
@@ -34,7 +31,6 @@ class TaggingConfig(StrictModel):
     fuzzy_cutoff: float = Field(0.85, ge=0.0, le=1.0, description="difflib ratio to accept a misspelt name")
     embed_threshold: float = Field(0.6, ge=-1.0, le=1.0,
                                    description="cosine to map a free-text reply or a prompt to a skill")
-    min_support: int = Field(2, ge=1, description="proposed skills need this many prompts naming them")
     prompt_chars: int = Field(1500, ge=100, description="prompt text shown to the model is cut to this")
     seed: int = Field(0, ge=0)
 
@@ -112,26 +108,7 @@ def tag_with_model(backend: GenerationBackend, prompts: pa.Table, skills: pa.Tab
         ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.max_skills]
         shares = [(i, n / len(completions)) for i, n in ranked]
         rows += [(pid, ids[i], share) for i, share in shares if share >= cfg.min_confidence]
-    return _links(rows, "model")
-
-
-def propose_skills(backend: GenerationBackend, prompts: pa.Table, cfg: TaggingConfig) -> pa.Table:
-    """New skill names from the model's own description of what prompts need; a name enters
-    the inventory when at least `min_support` prompts gave it (merge near-duplicates after)."""
-    sampling = Sampling(k=1, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed)
-    replies = backend.generate(_conversations(prompts, PROPOSE_TEMPLATE, cfg), 1, sampling)
-    support = Counter()
-    for completions in replies:
-        named = {normalize_skill_name(item) for c in completions for item in _reply_items(c.text)[: cfg.max_skills]}
-        support.update(n for n in named if _plausible_name(n))
-    names = sorted(n for n, count in support.items() if count >= cfg.min_support)
-    return skills_table(names, ["proposed by the model"] * len(names), origin="model")
-
-
-def _plausible_name(name: str) -> bool:
-    """Short word phrases only: no digits-only answers, no sentences."""
-    words = name.split()
-    return 1 <= len(words) <= 4 and 3 <= len(name) <= 40 and re.search(r"[a-z]", name) is not None
+    return links_table(rows, "model")
 
 
 def tag_by_embedding(prompts: pa.Table, skills: pa.Table, embedder: TextEmbedder, cfg: TaggingConfig) -> pa.Table:
@@ -144,12 +121,5 @@ def tag_by_embedding(prompts: pa.Table, skills: pa.Table, embedder: TextEmbedder
         for j in np.argsort(-row, kind="stable")[: cfg.max_skills]:
             if row[j] >= cfg.embed_threshold:
                 rows.append((pid, ids[j], float(row[j])))
-    return _links(rows, "embedding")
-
-
-def _links(rows: list[tuple[str, str, float]], origin: str) -> pa.Table:
-    return pa.table({"prompt_id": pa.array([r[0] for r in rows], pa.string()),
-                     "skill_id": pa.array([r[1] for r in rows], pa.string()),
-                     "confidence": pa.array([float(r[2]) for r in rows], pa.float64()),
-                     "origin": pa.array([origin] * len(rows), pa.string())})
+    return links_table(rows, "embedding")
 

@@ -18,7 +18,8 @@ from schemas.errors import InputError
 from schemas.ids import content_id
 
 SKILL_COLUMNS = ["skill_id", "name", "description", "origin"]
-ORIGIN_RANK = {"config": 0, "metadata": 1, "model": 2}  # which name survives a merge
+SKILLS_SCHEMA = pa.schema([(c, pa.string()) for c in SKILL_COLUMNS])
+ORIGIN_RANK = {"config": 0, "metadata": 1, "model": 2, "synthesis": 3}  # which name survives a merge
 
 
 class SkillSpec(StrictModel):
@@ -81,7 +82,7 @@ def skills_table(names: list[str], descriptions: list[str] | None = None, origin
     return pa.table({"skill_id": [skill_id(n) for n in names],
                      "name": [normalize_skill_name(n) for n in names],
                      "description": [d or "" for d in descriptions],
-                     "origin": [origin] * len(names)})
+                     "origin": [origin] * len(names)}, schema=SKILLS_SCHEMA)
 
 
 def _metadata_skills(metadata_text: str | None, keys: list[str]) -> list[str]:
@@ -121,12 +122,15 @@ def inventory_from_metadata(prompts: pa.Table, cfg: SkillInventoryConfig) -> tup
     skills = pa.table({"skill_id": [skill_id(n) for n, _, _ in items],
                        "name": [normalize_skill_name(n) for n, _, _ in items],
                        "description": [d for _, d, _ in items], "origin": [o for _, _, o in items]})
-    links = sorted(set(links))
-    prompt_skills = pa.table({"prompt_id": pa.array([p for p, _ in links], pa.string()),
-                              "skill_id": pa.array([s for _, s in links], pa.string()),
-                              "confidence": pa.array([1.0] * len(links), pa.float64()),
-                              "origin": pa.array(["metadata"] * len(links), pa.string())})
-    return skills, prompt_skills
+    return skills, links_table([(pid, sid, 1.0) for pid, sid in sorted(set(links))], "metadata")
+
+
+def links_table(rows: list[tuple[str, str, float]], origin: str) -> pa.Table:
+    """prompt_skills rows (no run_id) from (prompt_id, skill_id, confidence) triples of one origin."""
+    return pa.table({"prompt_id": pa.array([r[0] for r in rows], pa.string()),
+                     "skill_id": pa.array([r[1] for r in rows], pa.string()),
+                     "confidence": pa.array([float(r[2]) for r in rows], pa.float64()),
+                     "origin": pa.array([origin] * len(rows), pa.string())})
 
 
 def combine_inventories(*tables: pa.Table) -> pa.Table:
@@ -137,12 +141,7 @@ def combine_inventories(*tables: pa.Table) -> pa.Table:
             old = best.get(row["skill_id"])
             if old is None or ORIGIN_RANK.get(row["origin"], 9) < ORIGIN_RANK.get(old["origin"], 9):
                 best[row["skill_id"]] = row
-    rows = list(best.values())
-    return pa.Table.from_pylist(rows, schema=_schema()) if rows else _schema().empty_table()
-
-
-def _schema() -> pa.Schema:
-    return pa.schema([(c, pa.string()) for c in SKILL_COLUMNS])
+    return pa.Table.from_pylist(list(best.values()), schema=SKILLS_SCHEMA)
 
 
 def skill_texts(skills: pa.Table) -> list[str]:
@@ -178,7 +177,7 @@ def merge_near_duplicates(skills: pa.Table, embedder: TextEmbedder,
         members.sort(key=lambda i: (ORIGIN_RANK.get(rows[i]["origin"], 9), len(rows[i]["name"]), rows[i]["name"]))
         kept.append(rows[members[0]])
         alias.update({rows[i]["skill_id"]: rows[members[0]]["skill_id"] for i in members[1:]})
-    return pa.Table.from_pylist(kept, schema=_schema()), alias
+    return pa.Table.from_pylist(kept, schema=SKILLS_SCHEMA), alias
 
 
 def remap_prompt_skills(prompt_skills: pa.Table, alias: dict[str, str]) -> pa.Table:

@@ -1,8 +1,9 @@
 """`warmstart loop`: round after round, curate with the current policy, train it, score it on
 held-out prompts, and carry the prompts it still fails into the next round (iTool, QwenLong-L1).
 
-Round r:  curate   the policy generates on fresh prompts plus round r-1's failures; that re-ranks
-                   their difficulty under this policy, and the splits come from what it passes and fails
+Round r:  curate   the policy generates on fresh prompts plus round r-1's failures (and, with model
+                   synthesis, new questions for round r-1's weakest skill pairs); that re-ranks their
+                   difficulty under this policy, and the splits come from what it passes and fails
           train    `train.first` on round 0 (SFT warm-up), `train.later` after; each from the last checkpoint
           evaluate the checkpoint on held-out prompts (loop_evals; the base policy too on round 0)
 Every stage ends in a loop_rounds row, so a stopped loop re-run with the same name continues
@@ -109,7 +110,8 @@ def curate_round(cfg: LoopConfig, lake: Lake, r: int, policy: str) -> dict:
 
 
 def curate_config(cfg: LoopConfig, r: int, policy: str | None):
-    """Round r's curate config: the loop's lake and policy, round-named splits, moved seeds."""
+    """Round r's curate config: the loop's lake and policy, round-named splits, moved seeds, and
+    model synthesis writing for the previous round's profile."""
     from flows.config import load_config
 
     overrides = [f"{key}={json.dumps(value)}" for key, value in cfg.curate.overrides.items()]
@@ -127,6 +129,14 @@ def curate_config(cfg: LoopConfig, r: int, policy: str | None):
         elif r == 0:  # a file's prompts are curated once; later rounds carry their failures
             sources.append(source)
     curate_cfg.sources = sources
+    synthesis = curate_cfg.skills.synthesis
+    if synthesis is not None and synthesis.mode == "model" and synthesis.profile_run is None:
+        # STAT-Syn across rounds: write for the weakest pairs the previous round's profile found;
+        # round 0 has no profile yet, so its synthesis is off
+        if r == 0:
+            curate_cfg.skills.synthesis = None
+        else:
+            synthesis.profile_run = run_id(cfg, r - 1, "curate")
     return curate_cfg
 
 

@@ -13,6 +13,7 @@ from curation.dedup import ExactDedupConfig, NearDupConfig
 from curation.filters import QualityConfig
 from curation.judge import JudgeConfig
 from curation.mixing import MixConfig
+from curation.skill_extraction import SkillExtractionConfig
 from curation.skill_profile import SkillProfileConfig
 from curation.skill_synthesis import SkillSynthesisConfig
 from curation.skill_tagging import TaggingConfig
@@ -94,11 +95,13 @@ class DedupStage(StrictModel):
 
 
 class SkillsStage(StrictModel):
-    """Skill inventory, tagging, Missing-Skill-Profile (STAT) and skill-pair synthesis."""
+    """Skill inventory, extraction, tagging, Missing-Skill-Profile (STAT) and skill-pair synthesis."""
 
     inventory: SkillInventoryConfig = Field(default_factory=SkillInventoryConfig)
-    propose: bool = Field(False, description="ask the model to propose skills for the inventory")
-    merge: bool = Field(False, description="merge near-identical skill names with MiniLM embeddings")
+    extract: SkillExtractionConfig | None = Field(
+        None, description="the model names each prompt's skills (Instruct-SkillMix extraction), MiniLM "
+        "merges near-duplicates, prompts are tagged with theirs; null = off")
+    merge: bool = Field(False, description="merge near-identical names of the whole inventory with MiniLM")
     tagging: Literal["none", "embedding", "model"] = Field(
         "none", description="tag prompts beyond task metadata: by MiniLM nearest skill or by the model")
     tag: TaggingConfig = Field(default_factory=TaggingConfig)

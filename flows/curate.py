@@ -33,15 +33,16 @@ from schemas.split_registry import register_splits
 
 @flow(name="curate", validate_parameters=False, log_prints=False)
 def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str,
-                eval_sets: dict | None = None, judge=None) -> RunSummary:
+                eval_sets: dict | None = None, judge=None, target_profile: pa.Table | None = None) -> RunSummary:
     """Run every stage over validated prompts; each stage is one lake commit. `judge` is the LLM
-    judge's engine when it is not the policy's.
+    judge's engine when it is not the policy's; `target_profile` the skill profile model synthesis
+    writes questions for.
 
     cfg.lake is the public location (password masked; Prefect stores flow parameters): the lake
     resolves the password this process saw (schemas/lake_location.py)."""
     state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
                           summary=RunSummary(run_id), policy=policy_fingerprint(cfg.backend, cfg.model),
-                          prompts=prompts, eval_sets=eval_sets, judge=judge)
+                          prompts=prompts, eval_sets=eval_sets, judge=judge, target_profile=target_profile)
     sources_stage(state)
     generate_and_verify(state, sampling_stage(state))
     hygiene.clean_responses(state)
@@ -75,14 +76,16 @@ def commit_stage(state: CurationState, name: str, counts: dict[str, int], **tabl
 
 @task(name="sources", cache_policy=NO_CACHE)
 def sources_stage(state: CurationState) -> None:
-    """Clean prompts, build the skill inventory, add verifiable skill-pair prompts; one commit."""
+    """Write skill-pair questions (model synthesis), clean prompts, build the skill inventory,
+    compose skill-pair prompts; one commit."""
     loaded = state.prompts.num_rows
+    skill_stage.write_prompts(state)
     hygiene.clean_prompts(state)
     if state.prompts.num_rows == 0:
         raise InputError(f"all {loaded} prompts were dropped by the filters (quality, dedup, decontam); "
                          "loosen them in the config")
     skill_stage.inventory(state)
-    skill_stage.synthesize(state)
+    skill_stage.compose(state)
     commit_stage(state, "sources", {"loaded": loaded, "prompts": state.prompts.num_rows}, prompts=state.prompts)
 
 
@@ -187,6 +190,7 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     if cfg.backend != "openai":
         resolve_model(cfg.model)
     check_methods(cfg, prompts)  # a method switched on without its inputs fails here
+    target_profile = skill_stage.synthesis_profile(cfg)  # synthesis without a profile fails here
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
     run_id = run_id or new_run_id()
     lake = Lake(cfg.lake)
@@ -202,7 +206,7 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
         try:
             judge = load_judge(cfg, backend)
             with flow_settings():
-                summary = flow_fn(public, prompts, backend, run_id, eval_sets, judge)
+                summary = flow_fn(public, prompts, backend, run_id, eval_sets, judge, target_profile)
         finally:
             if judge is not None and judge is not backend:
                 judge.close()

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
 from curation.backends.base import GenerationBackend, ModelIdentity
-from curation.backends.factory import identity_without_engine, takes_request_seeds
+from curation.backends.factory import identity_without_engine, reported_model_name, takes_request_seeds
 from flows.shards import Shard, cut_shards, generate_shard
 from schemas.config import StrictModel
 from schemas.errors import ConfigError
@@ -106,7 +106,7 @@ class EngineSpec(GenerationBackend):
 
     def __init__(self, kind: str, model: str, seed: int = 0, options: dict[str, Any] | None = None):
         self.kind, self.model, self.seed, self.options = kind, model, seed, dict(options or {})
-        self.model_name = model if kind == "openai" else Path(model).name  # as the backend reports it
+        self.model_name = reported_model_name(kind, model)
         self._local = None
         self._identity: ModelIdentity | None = None
         self._request_seeds: bool | None = None

@@ -45,6 +45,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
           ("skill_id", S), ("name", S), ("description", S), ("origin", S), ("run_id", S)),
     _spec("prompt_skills", ["prompt_id", "skill_id"],
           ("prompt_id", S), ("skill_id", S), ("confidence", F), ("origin", S), ("run_id", S)),
+    # The model's skill-extraction replies per prompt: the cache (and record) of what it named.
+    _spec("skill_extractions", ["prompt_id", "model", "settings_id"],
+          ("prompt_id", S), ("model", S), ("settings_id", S), ("replies", pa.list_(S)), ("run_id", S)),
     _spec("sft_examples", ["example_id"],
           ("example_id", S), ("prompt_id", S), ("messages", pa.list_(MESSAGE)), ("origin", S),
           ("run_id", S)),

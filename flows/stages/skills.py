@@ -1,24 +1,90 @@
-"""Skills: inventory from task metadata (and the model), tagging, the Missing-Skill-Profile,
-and verifiable skill-pair prompts (STAT-Syn / Instruct-SkillMix)."""
+"""Skills: the inventory (task metadata, the model's own extraction), tagging, the
+Missing-Skill-Profile, and skill-pair synthesis.
+
+Model synthesis (STAT-Syn) writes for the weakest pairs of a profile measured BEFORE this run:
+`skills.synthesis.profile_run`, or this policy's latest profile in the lake (a closed loop passes
+the previous round's, as it passes that round's failures). Written questions are a source: they
+pass the same prompt filters, get their own samples and difficulty in this run, and this run's
+profile measures them. Without a profile the run stops before any sampling (`synthesis_profile`).
+"""
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from curation import skill_profile, skill_synthesis, skill_tagging, skills
+from curation import skill_extraction, skill_profile, skill_synthesis, skill_tagging, skill_writing, skills
+from curation.backends import reported_model_name
+from flows.config import CurateConfig
+from flows.progress import stage_bar
 from flows.stages.state import CurationState
+from schemas.errors import InputError
+from schemas.lake import Lake
+from schemas.lake_sql import literal
+
+
+def synthesis_profile(cfg: CurateConfig) -> pa.Table | None:
+    """The profile model synthesis writes for, read before the run starts; an InputError when
+    synthesis is on and there is none to read."""
+    synthesis = _synthesis(cfg, "model")
+    if synthesis is None:
+        return None
+    lake, model = Lake(cfg.lake), reported_model_name(cfg.backend, cfg.model)
+    exists = lake.exists()
+    run = synthesis.profile_run or (_latest_profile_run(lake, model) if exists else None)
+    profile = lake.read("skill_profile", where=f"run_id = {literal(run)}") if run and exists else None
+    if profile is None or profile.num_rows == 0:
+        found = f"no skill_profile rows of run '{run}'" if synthesis.profile_run else \
+            f"no skill_profile of model '{model}'"
+        raise InputError(f"mode 'model' writes questions for the weakest skill pairs of a Missing-Skill-Profile, "
+                         f"and lake {cfg.lake} has {found}; curate once without synthesis first (a loop "
+                         "starts synthesis at round 1)", field="skills.synthesis.profile_run")
+    skill_writing.weakest_pairs(profile, synthesis.pairs, cfg.skills.profile.min_prompts)  # two judged skills
+    return profile
+
+
+def _synthesis(cfg: CurateConfig, mode: str):
+    """The synthesis settings when synthesis is on in this mode, else None."""
+    synthesis = cfg.skills.synthesis
+    return synthesis if synthesis is not None and synthesis.mode == mode and synthesis.n_prompts else None
+
+
+def _latest_profile_run(lake: Lake, model: str) -> str | None:
+    rows = lake.query("SELECT p.run_id FROM skill_profile p JOIN runs r USING (run_id) "
+                      f"WHERE p.model = {literal(model)} ORDER BY r.started DESC LIMIT 1").to_pylist()
+    return rows[0]["run_id"] if rows else None
+
+
+def write_prompts(state: CurationState) -> None:
+    """Model synthesis: new questions for the target profile's weakest skill pairs, kept when k
+    answers agree (the agreed answer is the gold); join the prompts before the prompt filters."""
+    cfg = _synthesis(state.cfg, "model")
+    if cfg is None:
+        return
+    result = skill_writing.synthesize_for_profile(state.backend, state.target_profile, cfg, state.cfg.prompt_format,
+                                                  min_prompts=state.cfg.skills.profile.min_prompts)
+    written = state.out.record("synthesis", result)
+    state.out.counts["synthetic_prompts"] = written.num_rows
+    state.prompts = pa.concat_tables([state.prompts, written], promote_options="permissive")
 
 
 def inventory(state: CurationState) -> None:
-    """state.skills and state.prompt_skills: metadata/task skills, optionally model-proposed ones,
-    merged by embedding similarity, then prompts tagged by the model or by embeddings when asked."""
+    """state.skills and state.prompt_skills: metadata/task skills, the model's extracted skills,
+    synthetic prompts' pairs, optionally merged by embedding, then tagging when asked."""
     prompts, cfg, backend, out = state.prompts, state.cfg.skills, state.backend, state.out
-    found, links = skills.inventory_from_metadata(prompts, cfg.inventory)
-    embedder = _embedder() if cfg.merge or cfg.tagging == "embedding" else None
-    if cfg.propose and backend is not None:
-        found = skills.combine_inventories(found, skill_tagging.propose_skills(backend, prompts, cfg.tag))
+    synthetic = pc.is_in(prompts.column("source"), pa.array(skill_synthesis.ORIGINS))
+    # a synthetic prompt's task is no skill: its pair is (pair_links below)
+    found, links = skills.inventory_from_metadata(prompts.filter(pc.invert(synthetic)), cfg.inventory)
+    embedder = _embedder() if cfg.merge or cfg.extract or cfg.tagging == "embedding" else None
+    if cfg.extract is not None:
+        ids = prompts.column("prompt_id").to_pylist()
+        extracted, tags = skill_extraction.extracted_inventory(ids, _skill_replies(state), cfg.extract, embedder)
+        found, links = skills.combine_inventories(found, extracted), _concat(links, tags)
+        out.counts["extracted_skills"] = extracted.num_rows
+    pair_skills, pair_links = skill_synthesis.pair_links(prompts)
+    found, links = skills.combine_inventories(found, pair_skills), _concat(links, pair_links)
     if cfg.merge and found.num_rows > 1:
         found, alias = skills.merge_near_duplicates(found, embedder, cfg.inventory.merge_threshold)
         links = skills.remap_prompt_skills(links, alias)
-    if cfg.tagging == "model" and backend is not None:
+    if cfg.tagging == "model":
         links = _concat(links, skill_tagging.tag_with_model(backend, prompts, found, cfg.tag, embedder=embedder))
     elif cfg.tagging == "embedding":
         links = _concat(links, skill_tagging.tag_by_embedding(prompts, found, embedder, cfg.tag))
@@ -29,17 +95,41 @@ def inventory(state: CurationState) -> None:
     state.skills, state.prompt_skills = found, links
 
 
-def synthesize(state: CurationState) -> None:
-    """Add skill-pair prompts composed from verifiable ones; only verifiable results go on to RL."""
-    cfg = state.cfg.skills.synthesis
-    if cfg is None or cfg.n_prompts == 0:
+def _skill_replies(state: CurationState) -> list[list[str]]:
+    """The model's extraction replies per prompt: from the lake when this model already answered
+    with these settings, else asked now (in one batch) and queued for the lake. The cache is keyed
+    by the policy's fingerprint (its weights), not its folder name."""
+    cfg, prompts = state.cfg.skills.extract, state.prompts
+    model, settings = state.policy, skill_extraction.settings_id(cfg)
+    cached = {}
+    if state.lake.exists():
+        where = f"model = {literal(model)} AND settings_id = {literal(settings)}"
+        cached = {r["prompt_id"]: r["replies"] for r in state.lake.read("skill_extractions", where=where).to_pylist()}
+    ids, texts = prompts.column("prompt_id").to_pylist(), prompts.column("prompt").to_pylist()
+    todo = [i for i, pid in enumerate(ids) if pid not in cached]
+    with stage_bar("skills", len(todo)) as advance:
+        fresh = skill_extraction.ask_for_skills(state.backend, [texts[i] for i in todo], cfg, progress=advance)
+    rows = [{"prompt_id": ids[i], "model": model, "settings_id": settings, "replies": replies}
+            for i, replies in zip(todo, fresh)]
+    state.out.add("skill_extractions", pa.Table.from_pylist(rows) if rows else None)
+    state.out.counts["skill_replies_cached"] = len(ids) - len(todo)
+    cached.update((row["prompt_id"], row["replies"]) for row in rows)
+    return [cached[pid] for pid in ids]
+
+
+def compose(state: CurationState) -> None:
+    """Compose mode: skill-pair prompts asked from two verifiable ones, tagged with both skills."""
+    cfg = _synthesis(state.cfg, "compose")
+    if cfg is None:
         return
     made = skill_synthesis.compose_prompts(state.prompts, state.prompt_skills, state.skills, cfg)
-    verifiable = state.out.record("synthesis", skill_synthesis.split_verifiable(made))
-    state.out.counts["synthetic_prompts"] = verifiable.num_rows
-    if verifiable.num_rows:
+    state.out.counts["synthetic_prompts"] = made.num_rows
+    if made.num_rows:
         # Synthetic rows have no run_id yet; the stage's commit stamps every row.
-        state.prompts = pa.concat_tables([state.prompts, verifiable], promote_options="permissive")
+        state.prompts = pa.concat_tables([state.prompts, made], promote_options="permissive")
+        _, links = skill_synthesis.pair_links(made)
+        state.prompt_skills = _concat(state.prompt_skills, links)
+        state.out.add("prompt_skills", links)
 
 
 def profile(state: CurationState) -> None:

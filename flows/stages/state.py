@@ -60,6 +60,7 @@ class CurationState:
     skills: pa.Table | None = None
     prompt_skills: pa.Table | None = None
     profile: pa.Table | None = None  # skill_profile (Missing-Skill-Profile)
+    target_profile: pa.Table | None = None  # an earlier run's profile that model synthesis writes for
     sft: pa.Table | None = None  # the three splits, from candidates to their final rows
     preference: pa.Table | None = None
     rl: pa.Table | None = None

@@ -1,6 +1,12 @@
-"""Curation fixtures: the tiny random Llama (tests/conftest.py) behind the transformers backend."""
+"""Curation fixtures: a tiny random Llama (bundled tokenizer) behind the transformers backend;
+test modules import word_embedder (any --import-mode)."""
+
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ def test_copies_and_embeddings_are_dropped_with_the_benchmark_named():
         "How many legs do 3 spiders have?",                       # p4 unrelated
     ])
     result = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
-    kept, drops = result.kept, result.dropped
+    drops = result.dropped
     hits, matches = result.side["decontam_hits"], result.side["decontam_matches"]
     assert kept.column("prompt_id").to_pylist() == ["p3", "p4"]
     reasons = dict(zip(drops.column("record_id").to_pylist(), drops.column("reason").to_pylist()))
@@ -58,7 +58,7 @@ def test_template_ngrams_would_match_everything_without_the_template_rule():
 def test_report_only_mode_keeps_everything():
     table = prompts([GSM_LIKE, "unrelated"])
     result = decontaminate(table, DecontamConfig(drop=False), eval_sets=EVAL)
-    kept, drops = result.kept, result.dropped
+    drops = result.dropped
     hits, matches = result.side["decontam_hits"], result.side["decontam_matches"]
     assert kept.num_rows == 2 and drops.num_rows == 0
     assert matches.num_rows == 1 and hits.column("dropped").to_pylist() == [False, False]
@@ -78,7 +78,7 @@ def test_bundled_sets_drop_only_verbatim_training_prompts():
     questions = [data[i]["question"] for i in range(60)]
     eval_sets = load_eval_sets(["bundled"])
     result = decontaminate(prompts(questions), DecontamConfig(), eval_sets=eval_sets)
-    kept, drops = result.kept, result.dropped
+    drops = result.dropped
     verbatim = {f"p{i}" for i, q in enumerate(questions) if q in eval_sets["gcd"]}
     assert verbatim and set(drops.column("record_id").to_pylist()) == verbatim
 

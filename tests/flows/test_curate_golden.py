@@ -2,8 +2,8 @@
 the same splits, row for row, and log the same drops as recorded in tests/data/curate_golden.json.
 
 The config is configs/demo.yaml with smaller counts (same reasoning-gym sources, the same hygiene,
-skill-pair synthesis, step pairs, curriculum and mix), minus embedding tagging (float cosines near
-a threshold could differ between CPUs), plus what makes every step drop something: a small file
+skill-pair synthesis, step pairs, curriculum and mix), minus skill extraction and embedding tagging
+(MiniLM cosines near a threshold could differ between CPUs), plus what makes every step drop something: a small file
 of short and near-duplicate prompts, a trace filter, curriculum stage sizes and a mix budget.
 Rows are compared by id and by an md5 of their content (every column but run_id), computed in
 SQL in the lake.
@@ -46,7 +46,7 @@ def golden_config(folder: Path) -> dict:
     handmade = folder / "handmade.jsonl"
     handmade.write_text("".join(json.dumps({"prompt": q, "answer": str(i)}) + "\n" for i, q in enumerate(HANDMADE)))
     raw["sources"].append({"type": "jsonl", "path": str(handmade), "verifier": "exact"})
-    raw["skills"]["tagging"] = "none"
+    raw["skills"].update(tagging="none", extract=None)
     raw["skills"]["synthesis"]["n_prompts"] = 6
     raw["dedup"]["near"]["threshold"] = 0.7
     raw["trace_filter"] = {"max_backtracks": 1}
