@@ -43,8 +43,8 @@ class EvalIndex(NamedTuple):
 
 
 class Grams(NamedTuple):
-    """A chunk of prompts seen as the index sees them: distinct (n-gram, prompt) pairs, whole-text
-    hashes, and distinct (L-gram, prompt) pairs for each short item length L."""
+    """A chunk of prompts seen as the index sees them: (n-gram, prompt) pairs, whole-text hashes,
+    and (L-gram, prompt) pairs for each short item length L."""
 
     hashes: np.ndarray
     prompt_of: np.ndarray
@@ -102,7 +102,7 @@ def _benchmark_part(texts: pa.Array, n: int, template_share: float | None, *, pu
                     numbers: bool) -> _Part:
     """One benchmark's distinctive n-grams; template n-grams are those shared by many distinct
     items (items told apart by their un-masked text, so masked numbers do not merge them)."""
-    whole = text_stats.sequence_hashes(normalize(texts, punctuation=punctuation, numbers=False))
+    whole = whole_hashes(*text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=False)))
     _, first, canonical = np.unique(whole, return_index=True, return_inverse=True)
     tokens, lengths = text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=numbers))
     hashes, offsets = text_stats.ngrams_from_tokens(tokens, lengths, n)
@@ -126,13 +126,22 @@ def prompt_grams(texts, n: int, short_lengths: np.ndarray, *, punctuation: bool,
     """The n-grams (and L-grams of the short lengths) of a chunk of prompts, tokenized once."""
     tokens, lengths = text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=numbers))
     hashes, offsets = text_stats.ngrams_from_tokens(tokens, lengths, n)
-    whole = (np.zeros(0, np.uint64) if numbers
-             else text_stats.sequence_hashes(normalize(texts, punctuation=punctuation, numbers=False)))
     short = {}
     for length in short_lengths.tolist():
         grams, grams_offsets = text_stats.ngrams_from_tokens(tokens, lengths, length)
-        short[length] = distinct_pairs(grams, text_stats.doc_ids(grams_offsets))
-    return Grams(*distinct_pairs(hashes, text_stats.doc_ids(offsets)), whole, short)
+        short[length] = grams, text_stats.doc_ids(grams_offsets)
+    return Grams(hashes, text_stats.doc_ids(offsets), whole_hashes(tokens, lengths), short)
+
+
+def whole_hashes(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """One hash per text of its whole token sequence (order-sensitive): equal iff the tokens are."""
+    lengths = np.asarray(lengths, np.int64)
+    starts = np.cumsum(lengths) - lengths
+    position = (np.arange(tokens.size) - np.repeat(starts, lengths)).astype(np.uint64)
+    mixed = text_stats.mix64(tokens ^ text_stats.mix64(position, 9), 3)
+    sums = np.add.reduceat(mixed, np.minimum(starts, max(tokens.size - 1, 0))) if tokens.size else mixed[:0]
+    sums = np.where(lengths > 0, sums, np.uint64(0)) if tokens.size else np.zeros(lengths.size, np.uint64)
+    return text_stats.mix64(sums ^ lengths.astype(np.uint64), 4)
 
 
 def exact_matches(whole: np.ndarray, index: EvalIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -146,11 +155,14 @@ def exact_matches(whole: np.ndarray, index: EvalIndex) -> tuple[np.ndarray, np.n
 
 def ngram_matches(hashes: np.ndarray, prompt_of: np.ndarray, index: EvalIndex,
                   min_coverage: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(prompt, item, coverage) arrays of pairs whose coverage of the item >= min_coverage;
-    `hashes` and `prompt_of` are distinct (n-gram, prompt) pairs."""
+    """(prompt, item, coverage) arrays of pairs whose coverage of the item >= min_coverage; a
+    prompt's repeated n-gram counts once."""
     empty = np.zeros(0, np.int64)
     if hashes.size == 0 or index.hashes.size == 0:
         return empty, empty, np.zeros(0)
+    # almost no prompt n-gram is in the index: a hash-set probe first, the rest on the few hits
+    found = text_stats.contains(index.hashes, hashes)
+    hashes, prompt_of = distinct_pairs(hashes[found], prompt_of[found])
     lo = np.searchsorted(index.hashes, hashes, side="left")
     n_found = np.searchsorted(index.hashes, hashes, side="right") - lo
     if not n_found.any():

@@ -1,9 +1,8 @@
 """Difficulty from pass rates over k samples: Wilson intervals, buckets, and the RL filter (0 < pass < 1)."""
 
-import math
-from collections import defaultdict
-
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation.generate import output_schema
@@ -30,57 +29,65 @@ class DifficultyConfig(BaseModel):
 
 def bucket(pass_rate: float, cfg: DifficultyConfig) -> str:
     """solved (1), easy, medium, hard (> 0), unsolved (0)."""
-    if pass_rate >= 1.0:
-        return "solved"
-    if pass_rate >= cfg.easy_min:
-        return "easy"
-    if pass_rate >= cfg.medium_min:
-        return "medium"
-    return "hard" if pass_rate > 0 else "unsolved"
+    return str(buckets(np.array([pass_rate]), cfg)[0])
+
+
+def buckets(pass_rates: np.ndarray, cfg: DifficultyConfig) -> np.ndarray:
+    """bucket() of every pass rate at once."""
+    return np.select([pass_rates >= 1.0, pass_rates >= cfg.easy_min, pass_rates >= cfg.medium_min, pass_rates > 0],
+                     list(BUCKETS[:4]), BUCKETS[4])
 
 
 def wilson_interval(n_correct: int, k: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a pass rate: honest at k = 4 and at 0 or k successes."""
     assert 0 <= n_correct <= k and k > 0, (n_correct, k)
+    low, high = wilson_intervals(np.array([n_correct]), np.array([k]), z)
+    return float(low[0]), float(high[0])
+
+
+def wilson_intervals(n_correct: np.ndarray, k: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """wilson_interval() of many (n_correct, k) pairs at once."""
+    k = np.asarray(k, np.float64)
     p, z2 = n_correct / k, z * z
     center = (p + z2 / (2 * k)) / (1 + z2 / k)
-    half = z * math.sqrt(p * (1 - p) / k + z2 / (4 * k * k)) / (1 + z2 / k)
-    return max(0.0, center - half), min(1.0, center + half)
+    half = z * np.sqrt(p * (1 - p) / k + z2 / (4 * k * k)) / (1 + z2 / k)
+    return np.maximum(0.0, center - half), np.minimum(1.0, center + half)
 
 
 def prompt_stats(generations: pa.Table, verdicts: pa.Table, cfg: DifficultyConfig) -> pa.Table:
     """Per (prompt_id, model): k, n_correct, pass_rate, Wilson ci_low/ci_high, bucket, mean_tokens.
 
-    Expects exactly one verdict per generation (verdicts of one verifier run).
+    Expects exactly one verdict per generation (verdicts of one verifier run). Arrow group-bys,
+    no per-row Python: millions of samples take seconds.
     """
-    correct_of = _correct_by_generation(verdicts)
-    groups: dict[tuple[str, str], list[tuple[bool, int]]] = defaultdict(list)
-    for gen in generations.select(["generation_id", "prompt_id", "model", "n_tokens"]).to_pylist():
-        if gen["generation_id"] not in correct_of:
-            raise InputError(f"generation {gen['generation_id']} (prompt {gen['prompt_id']}) has no verdict")
-        groups[(gen["prompt_id"], gen["model"])].append((correct_of[gen["generation_id"]], gen["n_tokens"]))
-    rows = {name: [] for name in output_schema("prompt_stats").names}
-    for (prompt_id, model), samples in sorted(groups.items()):
-        k, n_correct = len(samples), sum(correct for correct, _ in samples)
-        pass_rate = n_correct / k
-        ci_low, ci_high = wilson_interval(n_correct, k, cfg.z)
-        values = dict(prompt_id=prompt_id, model=model, k=k, n_correct=n_correct, pass_rate=pass_rate,
-                      ci_low=ci_low, ci_high=ci_high, difficulty_bucket=bucket(pass_rate, cfg),
-                      mean_tokens=sum(tokens or 0 for _, tokens in samples) / k)
-        for name, value in values.items():
-            rows[name].append(value)
-    return pa.Table.from_pydict(rows, schema=output_schema("prompt_stats"))
-
-
-def _correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
-    correct_of: dict[str, bool] = {}
-    ids, correct = verdicts["generation_id"].to_pylist(), verdicts["correct"].to_pylist()
-    for generation_id, is_correct in zip(ids, correct):
-        if generation_id in correct_of:
-            raise InputError(f"generation {generation_id} has more than one verdict; "
-                             "pass one verifier run's verdicts")
-        correct_of[generation_id] = bool(is_correct)
-    return correct_of
+    verdicts = verdicts.select(["generation_id", "correct"])
+    per_generation = verdicts.group_by("generation_id", use_threads=False).aggregate([([], "count_all")])
+    repeated = per_generation.filter(pc.greater(per_generation["count_all"], 1))
+    if repeated.num_rows:
+        raise InputError(f"generation {repeated['generation_id'][0].as_py()} has more than one verdict; "
+                         "pass one verifier run's verdicts")
+    samples = generations.select(["generation_id", "prompt_id", "model", "n_tokens"]).join(
+        verdicts, "generation_id", join_type="left outer", use_threads=False)
+    missing = samples.filter(pc.is_null(samples["correct"]))
+    if missing.num_rows:
+        raise InputError(f"generation {missing['generation_id'][0].as_py()} (prompt {missing['prompt_id'][0].as_py()}) "
+                         "has no verdict")
+    samples = samples.set_column(samples.schema.get_field_index("correct"), "correct",
+                                 pc.cast(samples["correct"], pa.int64()))
+    grouped = samples.group_by(["prompt_id", "model"], use_threads=False).aggregate(
+        [("generation_id", "count"), ("correct", "sum"), ("n_tokens", "sum")]).sort_by(
+        [("prompt_id", "ascending"), ("model", "ascending")])
+    k = grouped["generation_id_count"].to_numpy()
+    n_correct = grouped["correct_sum"].to_numpy()
+    pass_rate = n_correct / k
+    ci_low, ci_high = wilson_intervals(n_correct, k, cfg.z)
+    tokens = pc.fill_null(grouped["n_tokens_sum"], 0).to_numpy().astype(np.float64)
+    columns = {"prompt_id": grouped["prompt_id"], "model": grouped["model"], "k": k, "n_correct": n_correct,
+               "pass_rate": pass_rate, "ci_low": ci_low, "ci_high": ci_high,
+               "difficulty_bucket": buckets(pass_rate, cfg), "mean_tokens": tokens / k}
+    schema = output_schema("prompt_stats")
+    return pa.table([pa.array(columns[f.name], f.type) if isinstance(columns[f.name], np.ndarray)
+                     else columns[f.name].cast(f.type) for f in schema], schema=schema)
 
 
 class RLFilterConfig(BaseModel):

@@ -159,12 +159,12 @@ def first_of_each(keys: np.ndarray) -> np.ndarray:
     return order[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else order
 
 
-def contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Membership of each query in a sorted array (np.isin is slow on large uint64 arrays)."""
-    if sorted_values.size == 0:
+def contains(values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Membership of each query in `values`: a hash-set probe (np.isin and a binary search are
+    10-50x slower on millions of uint64 queries)."""
+    if values.size == 0 or queries.size == 0:
         return np.zeros(queries.shape, bool)
-    slot = np.minimum(np.searchsorted(sorted_values, queries), sorted_values.size - 1)
-    return sorted_values[slot] == queries
+    return pl.Series(queries).is_in(pl.Series(values).implode()).to_numpy()
 
 
 def approx_token_counts(texts) -> np.ndarray:
