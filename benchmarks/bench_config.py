@@ -92,3 +92,17 @@ def _lines(path: str) -> list[str]:
         return Path(path).read_text().splitlines()
     except OSError:
         return []
+
+
+def write_doc(render, result: dict, path: Path) -> Path:
+    """Write render(result) (a markdown page) to path."""
+    path.write_text(render(result), encoding="utf-8")
+    return path
+
+
+def regenerate_doc(render, result_path: Path, doc_path: Path, argv: list[str]) -> None:
+    """A report script's command line: rewrite its doc from a result file (default: the committed one)."""
+    import json
+
+    source = Path(argv[1]) if len(argv) > 1 else result_path
+    print(write_doc(render, json.loads(source.read_text()), doc_path))

@@ -3,11 +3,14 @@
     python benchmarks/decontam_report.py    # rewrite the doc from the committed JSON
 """
 
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_config import regenerate_doc, write_doc  # noqa: E402
+
 RESULT = ROOT / "benchmarks" / "decontam_recall.json"
 DOC = ROOT / "docs" / "decontam.md"
 LEAKS = ("verbatim", "embedded", "rewrapped", "changed_numbers", "paraphrase", "coincident")
@@ -160,10 +163,8 @@ def _by_source(setting: dict, category: str, only: str | None = None, nonzero: b
 
 def write_report(result: dict, path: Path = DOC) -> Path:
     """Write the markdown page for this result."""
-    path.write_text(render(result), encoding="utf-8")
-    return path
+    return write_doc(render, result, path)
 
 
 if __name__ == "__main__":
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULT
-    print(write_report(json.loads(source.read_text())))
+    regenerate_doc(render, RESULT, DOC, sys.argv)
