@@ -18,6 +18,7 @@ from curation.skills import normalize_skill_name, skill_texts, skills_table
 SYSTEM = "You label reasoning problems with the skills needed to solve them. Reply briefly."
 TAG_TEMPLATE = ("Skills:\n{menu}\n\nProblem:\n{prompt}\n\nWhich of the skills above does the problem "
                 "need? Reply with at most {most} skill numbers, comma-separated, like: Skills: 1, 3")
+EMBED_CHUNK = 8192  # prompts embedded at once by tag_by_embedding
 PROPOSE_TEMPLATE = ("Problem:\n{prompt}\n\nName at most {most} skills needed to solve this problem, as "
                     "short names of one to four words, comma-separated, like: Skills: addition, carrying")
 
@@ -136,15 +137,19 @@ def _plausible_name(name: str) -> bool:
 
 
 def tag_by_embedding(prompts: pa.Table, skills: pa.Table, embedder: TextEmbedder, cfg: TaggingConfig) -> pa.Table:
-    """prompt_skills by nearest skills (name: description) to the prompt text; confidence = cosine."""
-    sims = cosine_matrix(embedder.encode([p[: cfg.prompt_chars] for p in prompts.column("prompt").to_pylist()]),
-                         embedder.encode(skill_texts(skills)))
+    """prompt_skills by nearest skills (name: description) to the prompt text; confidence = cosine.
+    Prompts are embedded in chunks, so memory does not grow with their number."""
+    skill_vectors = embedder.encode(skill_texts(skills))
     ids = skills.column("skill_id").to_pylist()
     rows = []
-    for pid, row in zip(prompts.column("prompt_id").to_pylist(), sims):
-        for j in np.argsort(-row, kind="stable")[: cfg.max_skills]:
-            if row[j] >= cfg.embed_threshold:
-                rows.append((pid, ids[j], float(row[j])))
+    for start in range(0, prompts.num_rows, EMBED_CHUNK):
+        chunk = prompts.slice(start, EMBED_CHUNK)
+        texts = [p[: cfg.prompt_chars] for p in chunk.column("prompt").to_pylist()]
+        sims = cosine_matrix(embedder.encode(texts), skill_vectors)
+        for pid, row in zip(chunk.column("prompt_id").to_pylist(), sims):
+            for j in np.argsort(-row, kind="stable")[: cfg.max_skills]:
+                if row[j] >= cfg.embed_threshold:
+                    rows.append((pid, ids[j], float(row[j])))
     return _links(rows, "embedding")
 
 
