@@ -4,8 +4,9 @@ Each (step, size) runs in its own process on synthetic data (benchmarks/scaling_
 inputs are built first (a --smoke run measures in one process), then the kernel's peak-RSS mark is reset (/proc/self/clear_refs) and the
 step runs, so `peak_rss` is the step's true high-water mark with its inputs resident (numpy,
 Arrow, DuckDB and Python memory alike). Per step the growth exponent is the log-log slope of
-time and of memory above the bare interpreter, fitted over all sizes and over the two largest;
-time and memory are projected to `project_to` rows with the latter. A step is flagged when it
+CPU time (process time, all threads: other jobs on a shared machine disturb it less than wall
+time) and of memory above the bare interpreter, fitted over all sizes and over the two largest;
+wall time, CPU time and memory are projected to `project_to` rows with the latter. A step is flagged when it
 grows faster than n log n (slope > 1.2; n log n is ~1.09 at these sizes) or when its projected
 memory exceeds the machine's (`memory_limit_gib`). A size whose projected memory exceeds
 what this machine has free, or that follows a size slower than `step_timeout_s`, is not run.
@@ -227,7 +228,7 @@ def slope(points: list[tuple[float, float]]) -> float | None:
 def growth(runs: list[dict], sizes: ScalingSizes) -> dict:
     """Exponents of time and memory, projections to project_to, and the flags they raise."""
     ok = sorted((r for r in runs if "error" not in r and "skipped" not in r), key=lambda r: r["n"])
-    time_points = [(r["n"], r["seconds"]) for r in ok]
+    time_points = [(r["n"], r.get("cpu_s", r["seconds"])) for r in ok]
     mem_points = [(r["n"], r["peak_rss_gib"] - r["rss_base_gib"]) for r in ok]
     out = {"time_exponent": slope(time_points), "time_exponent_top": slope(time_points[-2:]),
            "memory_exponent": slope(mem_points), "memory_exponent_top": slope(mem_points[-2:])}
@@ -238,6 +239,7 @@ def growth(runs: list[dict], sizes: ScalingSizes) -> dict:
     m_exp = max(out["memory_exponent_top"] or 1.0, 0.0)
     extra = max(last["peak_rss_gib"] - last["rss_base_gib"], 0.0)
     out["projected_seconds"] = round(last["seconds"] * factor ** t_exp, 1)
+    out["projected_cpu_s"] = round(last.get("cpu_s", last["seconds"]) * factor ** t_exp, 1)
     out["projected_peak_gib"] = round(last["rss_base_gib"] + extra * factor ** m_exp, 2)
     out["super_nlogn"] = t_exp > SUPER_NLOGN
     out["over_memory"] = out["projected_peak_gib"] > sizes.memory_limit_gib
@@ -276,6 +278,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "bench.yaml")
     parser.add_argument("--smoke", action="store_true", help="CI sizes (configs/bench.yaml scaling.smoke)")
     parser.add_argument("--only", nargs="+", choices=list(STEPS), help="run just these steps")
+    parser.add_argument("--refit", action="store_true",
+                        help="no measuring: refit the runs in benchmarks/scaling.json and rewrite it and the doc")
     parser.add_argument("--worker", choices=list(STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -283,20 +287,30 @@ def main() -> None:
     if args.worker:
         print(json.dumps(measure(args.worker, args.size, sizes)))
         return
+    if args.refit:
+        result = json.loads(RESULT.read_text())
+        result["steps"] = [{**s, **growth(s["runs"], sizes)} for s in result["steps"]]
+        save(result)
+        return
     machine = describe_machine()
     steps = [run_step(step, sizes, args) for step in (args.only or STEPS)]
     result = {"benchmark": "scaling", "smoke": args.smoke, "machine": machine,
               "memory": "peak RSS of the step's own process (/proc VmHWM after a clear_refs reset), inputs included",
               "sizes": sizes.model_dump(), "steps": steps}
     if not args.smoke:
-        from benchmarks.scaling_report import write_report
-
         if args.only and RESULT.exists():  # keep the other steps' last measurements
             kept = [s for s in json.loads(RESULT.read_text())["steps"] if s["step"] not in args.only]
             result["steps"] = sorted(kept + steps, key=lambda s: list(STEPS).index(s["step"]))
-        RESULT.write_text(json.dumps(result, indent=1) + "\n")
-        write_report(result)
+        save(result)
     print(json.dumps(result))
+
+
+def save(result: dict) -> None:
+    """benchmarks/scaling.json and docs/scaling.md."""
+    from benchmarks.scaling_report import write_report
+
+    RESULT.write_text(json.dumps(result, indent=1) + "\n")
+    write_report(result)
 
 
 if __name__ == "__main__":

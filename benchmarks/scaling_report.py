@@ -3,6 +3,7 @@
     python benchmarks/scaling_report.py    # rewrite the doc from the committed JSON
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_config import regenerate_doc, write_doc  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "scaling.json"
+BEFORE = ROOT / "benchmarks" / "scaling_before_fixes.json"  # a run of the code before the fixes
 DOC = ROOT / "docs" / "scaling.md"
 
 # What removes a step's limit when one is flagged or projected over the machine (prose, no numbers).
@@ -44,7 +46,8 @@ def _runs(step: dict) -> str:
         elif "skipped" in run:
             cells.append(f"{run['n']:,}: not run ({run['skipped']})")
         else:
-            cells.append(f"{run['n']:,}: {run['seconds']:.2f} s, {run['peak_rss_gib']:.2f} GiB")
+            cells.append(f"{run['n']:,}: {run['seconds']:.2f} s ({run['cpu_s']:.2f} CPU), "
+                         f"{run['peak_rss_gib']:.2f} GiB")
     return "<br>".join(cells)
 
 
@@ -62,8 +65,23 @@ def _flags(step: dict, limit: float) -> str:
     return ", ".join(flags) or "ok"
 
 
-def render(result: dict) -> str:
-    """The whole markdown page."""
+def before_after(result: dict, before: dict) -> list[str]:
+    """CPU seconds and peak RSS of each step at the sizes both runs measured (CPU time, not wall
+    time: the two runs met different loads on the shared machine)."""
+    old = {(s["step"], r["n"]): r for s in before["steps"] for r in s["runs"] if "cpu_s" in r}
+    lines = ["| step | n | CPU s before | CPU s now | peak GiB before | peak GiB now |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for step in result["steps"]:
+        for run in step["runs"]:
+            was = old.get((step["step"], run["n"]))
+            if was and "cpu_s" in run:
+                lines.append(f"| {step['step']} | {run['n']:,} | {was['cpu_s']:.2f} | {run['cpu_s']:.2f} | "
+                             f"{was['peak_rss_gib']:.2f} | {run['peak_rss_gib']:.2f} |")
+    return lines
+
+
+def render(result: dict, before: dict | None = None) -> str:
+    """The whole markdown page; `before` (a run of older code) adds a before/after table."""
     m, sizes = result["machine"], result["sizes"]
     target = f"{sizes['project_to']:,}"
     lines = ["# How cost grows", "",
@@ -77,18 +95,21 @@ def render(result: dict) -> str:
              f"(lognormal), {sizes['duplicate_share']:.0%} of them copies or near-copies of another, 0.1% bundled "
              f"eval items; splits: {sizes['samples_per_prompt']} samples per prompt, responses of a median 75 "
              "tokens drawn from a pool, pass rates in {0, .25, .5, .75, 1}.",
-             "- Exponent: log-log slope of time (memory above the bare interpreter) against n, over all sizes, "
-             "and in brackets over the two largest, which the projection uses. n log n has a slope of about "
-             "1.09 at these sizes; a time slope over 1.2 is flagged. Small sizes are dominated by fixed costs, "
-             "so the bracketed slope is the honest one.",
-             f"- Projected: time and peak memory at {target} rows from the largest measured size.", "",
-             f"| step | n counts | measured (n: time, peak RSS) | time exponent | memory exponent | "
+             "- Exponent: log-log slope of CPU time (process time, all threads; the other jobs on this machine "
+             "disturb it less than wall time) and of memory above the bare interpreter against n, over all "
+             "sizes, and in brackets over the two largest, which the projection uses. n log n has a slope of "
+             "about 1.09 at these sizes; a time slope over 1.2 is flagged. Small sizes are dominated by fixed "
+             "costs, so the bracketed slope is the honest one.",
+             f"- Projected: wall time and peak memory at {target} rows from the largest measured size.", "",
+             f"| step | n counts | measured (n: wall time, peak RSS) | time exponent | memory exponent | "
              f"projected at {target}: s | GiB | verdict |",
              "|---|---|---|---:|---:|---:|---:|---|"]
     for step in result["steps"]:
         lines.append(f"| {step['step']} | {step['counts']} | {_runs(step)} | {_exponent(step, 'time')} | "
                      f"{_exponent(step, 'memory')} | {step.get('projected_seconds', '—')} | "
                      f"{_gib(step.get('projected_peak_gib'))} | {_flags(step, sizes['memory_limit_gib'])} |")
+    if before is not None:
+        lines += ["", f"## Before and after the fixes ({before['code']})", "", *before_after(result, before)]
     flagged = [s for s in result["steps"] if s.get("super_nlogn") or s.get("over_memory")]
     lines += ["", "## Limits and the scale-out path that removes them", ""]
     if not flagged:
@@ -99,10 +120,15 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_with_before(result: dict) -> str:
+    """render() with the committed run of the code before the fixes, when there is one."""
+    return render(result, json.loads(BEFORE.read_text()) if BEFORE.exists() else None)
+
+
 def write_report(result: dict, path: Path = DOC) -> Path:
     """Write the markdown page for this result."""
-    return write_doc(render, result, path)
+    return write_doc(render_with_before, result, path)
 
 
 if __name__ == "__main__":
-    regenerate_doc(render, RESULT, DOC, sys.argv)
+    regenerate_doc(render_with_before, RESULT, DOC, sys.argv)

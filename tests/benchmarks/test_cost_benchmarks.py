@@ -64,11 +64,11 @@ def test_scaling_measures_every_step_at_every_smoke_size(scaling):
 
 def test_growth_flags_quadratic_time_and_memory_past_the_limit():
     sizes = load_bench_config(ROOT / "configs" / "bench.yaml", smoke=False).scaling
-    runs = [{"n": n, "seconds": (n / 1e4) ** 2, "rss_base_gib": 0.2, "peak_rss_gib": 0.2 + n / 1e5}
+    runs = [{"n": n, "seconds": 1.0, "cpu_s": (n / 1e4) ** 2, "rss_base_gib": 0.2, "peak_rss_gib": 0.2 + n / 1e5}
             for n in (10_000, 100_000, 1_000_000)]
     fit = growth(runs, sizes)
     assert fit["time_exponent"] == pytest.approx(2.0) and fit["super_nlogn"]
     assert fit["projected_peak_gib"] == pytest.approx(100.2) and fit["over_memory"]
-    linear = growth([{**r, "seconds": r["n"] / 1e4, "peak_rss_gib": 0.3} for r in runs], sizes)
+    linear = growth([{**r, "cpu_s": r["n"] / 1e4, "peak_rss_gib": 0.3} for r in runs], sizes)
     assert not linear["super_nlogn"] and not linear["over_memory"]
     assert slope([(1, 1.0)]) is None
