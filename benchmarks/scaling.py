@@ -270,7 +270,9 @@ def run_step(step: str, sizes: ScalingSizes, args) -> dict:
                 continue
         print(f"[scaling] {step} n={n:,} ...", file=sys.stderr, flush=True)
         runs.append(run_worker(step, n, args))
-    return {"step": step, "counts": STEPS[step][2], "runs": runs, **growth(runs, sizes)}
+    result = {"step": step, "counts": STEPS[step][2], "runs": runs, **growth(runs, sizes)}
+    print(json.dumps(result), file=sys.stderr, flush=True)  # a crash later loses no measurement
+    return result
 
 
 def main() -> None:
