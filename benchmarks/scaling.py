@@ -262,8 +262,10 @@ def run_step(step: str, sizes: ScalingSizes, args) -> dict:
         if previous and previous[-1]["seconds"] > sizes.step_timeout_s:
             runs.append({"step": step, "n": n, "skipped": f"previous size took over {sizes.step_timeout_s:.0f} s"})
             continue
-        if len(previous) >= 2:
-            need = growth(previous, sizes.model_copy(update={"project_to": n}))["projected_peak_gib"]
+        if previous:  # one size measured: assume memory grows linearly
+            last = previous[-1]
+            need = (growth(previous, sizes.model_copy(update={"project_to": n}))["projected_peak_gib"]
+                    if len(previous) >= 2 else last["peak_rss_gib"] * n / last["n"])
             if need > 0.8 * available_gib():
                 runs.append({"step": step, "n": n, "skipped": f"projected {need:.1f} GiB, "
                                                              f"{available_gib():.1f} GiB available"})

@@ -106,7 +106,7 @@ def split_inputs(n_rows: int, k: int, seed: int) -> dict[str, pa.Table]:
     generations = pa.table({
         "generation_id": generation_ids, "prompt_id": prompt_ids, "model": constant("m", n_rows),
         "sampling": constant("{}", n_rows), "sample_index": pa.array(np.tile(np.arange(k), n_prompts)),
-        "response": pool.take(pa.array(pick)), "n_tokens": pa.array(pool_lengths[pick]),
+        "response": _chunked_take(pool, pick), "n_tokens": pa.array(pool_lengths[pick]),
         "finish_reason": pa.array(np.where(truncated, "length", "stop")), "run_id": constant("", n_rows)},
         schema=TABLES["generations"].schema)
     pass_prob = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], n_prompts)
@@ -118,6 +118,12 @@ def split_inputs(n_rows: int, k: int, seed: int) -> dict[str, pa.Table]:
     stats = _stats(prompts.column("prompt_id").combine_chunks(), np.bincount(prompt_of, correct, n_prompts), k,
                    pool_lengths[pick].reshape(n_prompts, k).mean(axis=1))
     return {"prompts": prompts, "generations": generations, "verdicts": verdicts, "stats": stats}
+
+
+def _chunked_take(values: pa.Array, indices: np.ndarray, chunk: int = 1_000_000) -> pa.ChunkedArray:
+    """values.take(indices) as chunks: one string array may hold at most 2 GiB of text."""
+    return pa.chunked_array([values.take(pa.array(indices[s:s + chunk])) for s in range(0, indices.size, chunk)],
+                            values.type)
 
 
 def _stats(prompt_ids: pa.Array, n_correct: np.ndarray, k: int, mean_tokens: np.ndarray) -> pa.Table:

@@ -172,12 +172,16 @@ def approx_token_counts(texts) -> np.ndarray:
     return _count(texts, TOKEN_PATTERN)
 
 
-def repetition_ratios(texts, n: int = 4) -> np.ndarray:
-    """Share of a text's token n-grams that repeat an earlier one (0 = no repeats, ->1 = a loop)."""
-    hashes, offsets = ngram_hashes(texts, n)
-    total = np.diff(offsets)
-    distinct = distinct_counts(hashes, offsets)
-    return np.where(total > 0, 1.0 - distinct / np.maximum(total, 1), 0.0)
+def repetition_ratios(texts, n: int = 4, chunk: int = 100_000) -> np.ndarray:
+    """Share of a text's token n-grams that repeat an earlier one (0 = no repeats, ->1 = a loop).
+    Texts are hashed `chunk` at a time, so memory does not grow with their number."""
+    arr, out = as_arrow(texts), []
+    for start in range(0, len(arr), chunk):
+        hashes, offsets = ngram_hashes(arr.slice(start, chunk), n)
+        total = np.diff(offsets)
+        distinct = distinct_counts(hashes, offsets)
+        out.append(np.where(total > 0, 1.0 - distinct / np.maximum(total, 1), 0.0))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def garbled_ratios(texts) -> np.ndarray:
