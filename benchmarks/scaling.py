@@ -5,10 +5,11 @@ inputs are built first (a --smoke run measures in one process), then the kernel'
 step runs, so `peak_rss` is the step's true high-water mark with its inputs resident (numpy,
 Arrow, DuckDB and Python memory alike). Per step the growth exponent is the log-log slope of
 CPU time (process time, all threads: other jobs on a shared machine disturb it less than wall
-time) and of memory above the bare interpreter, fitted over all sizes and over the two largest;
-wall time, CPU time and memory are projected to `project_to` rows with the latter. A step is flagged when it
-grows faster than n log n (slope > 1.2; n log n is ~1.09 at these sizes) or when its projected
-memory exceeds the machine's (`memory_limit_gib`). A size whose projected memory exceeds
+time) and of working memory (peak RSS above the step's inputs), fitted over all sizes and over
+the two largest; wall time, CPU time and working memory are projected to `project_to` rows with
+the latter, the inputs linearly. A step is flagged when it
+grows faster than n log n (slope > 1.2; n log n is ~1.09 at these sizes), when its projected
+memory exceeds the machine's (`memory_limit_gib`), or when it would take over a day. A size whose projected memory exceeds
 what this machine has free, or that follows a size slower than `step_timeout_s`, is not run.
 Writes benchmarks/scaling.json and docs/scaling.md at full size; prints one JSON line.
 
@@ -206,6 +207,8 @@ def run_worker(step: str, n: int, args) -> dict:
     done = subprocess.run(command + (["--smoke"] if args.smoke else []), capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode < 0:
+        return {"step": step, "n": n, "error": f"killed by signal {-done.returncode} before it finished"}
     if done.returncode != 0 or not lines:
         tail = " ".join(done.stderr.strip().splitlines()[-2:])[-300:]
         return {"step": step, "n": n, "error": f"exit {done.returncode}: {tail}"}
@@ -226,23 +229,28 @@ def slope(points: list[tuple[float, float]]) -> float | None:
 
 
 def growth(runs: list[dict], sizes: ScalingSizes) -> dict:
-    """Exponents of time and memory, projections to project_to, and the flags they raise."""
+    """Exponents of CPU time and of working memory (peak above the inputs), projections to
+    project_to (inputs grow linearly, as the two largest sizes say; the working memory by its
+    exponent), and the flags they raise."""
     ok = sorted((r for r in runs if "error" not in r and "skipped" not in r), key=lambda r: r["n"])
     time_points = [(r["n"], r.get("cpu_s", r["seconds"])) for r in ok]
-    mem_points = [(r["n"], r["peak_rss_gib"] - r["rss_base_gib"]) for r in ok]
+    work_points = [(r["n"], max(r["peak_rss_gib"] - r["rss_inputs_gib"], 1e-3)) for r in ok]
     out = {"time_exponent": slope(time_points), "time_exponent_top": slope(time_points[-2:]),
-           "memory_exponent": slope(mem_points), "memory_exponent_top": slope(mem_points[-2:])}
+           "memory_exponent": slope(work_points), "memory_exponent_top": slope(work_points[-2:])}
     if not ok:
         return out
     last, factor = ok[-1], sizes.project_to / ok[-1]["n"]
     t_exp = out["time_exponent_top"] or 1.0
-    m_exp = max(out["memory_exponent_top"] or 1.0, 0.0)
-    extra = max(last["peak_rss_gib"] - last["rss_base_gib"], 0.0)
+    m_exp = max(out["memory_exponent_top"] if out["memory_exponent_top"] is not None else 1.0, 0.0)
+    first = ok[-2] if len(ok) > 1 else {"n": 0, "rss_inputs_gib": last["rss_base_gib"]}
+    per_row = max(last["rss_inputs_gib"] - first["rss_inputs_gib"], 0.0) / (last["n"] - first["n"])
+    inputs = last["rss_inputs_gib"] + per_row * (sizes.project_to - last["n"])
     out["projected_seconds"] = round(last["seconds"] * factor ** t_exp, 1)
     out["projected_cpu_s"] = round(last.get("cpu_s", last["seconds"]) * factor ** t_exp, 1)
-    out["projected_peak_gib"] = round(last["rss_base_gib"] + extra * factor ** m_exp, 2)
+    out["projected_peak_gib"] = round(inputs + work_points[-1][1] * factor ** m_exp, 2)
     out["super_nlogn"] = t_exp > SUPER_NLOGN
     out["over_memory"] = out["projected_peak_gib"] > sizes.memory_limit_gib
+    out["over_day"] = out["projected_seconds"] > 86_400
     return out
 
 

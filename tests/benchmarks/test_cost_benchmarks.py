@@ -58,17 +58,19 @@ def test_scaling_measures_every_step_at_every_smoke_size(scaling):
             assert "error" not in run, run
             assert run["seconds"] >= 0 and run["peak_rss_gib"] >= run["rss_inputs_gib"] - 0.01 > 0
         assert {"time_exponent", "memory_exponent", "projected_seconds", "projected_peak_gib", "super_nlogn",
-                "over_memory"} <= set(step)
+                "over_memory", "over_day"} <= set(step)
     assert "| step |" in scaling_report.render(scaling)
 
 
 def test_growth_flags_quadratic_time_and_memory_past_the_limit():
     sizes = load_bench_config(ROOT / "configs" / "bench.yaml", smoke=False).scaling
-    runs = [{"n": n, "seconds": 1.0, "cpu_s": (n / 1e4) ** 2, "rss_base_gib": 0.2, "peak_rss_gib": 0.2 + n / 1e5}
-            for n in (10_000, 100_000, 1_000_000)]
-    fit = growth(runs, sizes)
+    runs = [{"n": n, "seconds": 1.0, "cpu_s": (n / 1e4) ** 2, "rss_base_gib": 0.1, "rss_inputs_gib": 0.2 + n / 1e6,
+             "peak_rss_gib": 0.2 + n / 1e6 + n / 1e5} for n in (10_000, 100_000, 1_000_000)]
+    fit = growth(runs, sizes)  # quadratic time, inputs 1 GiB per 1M rows, working memory 10 GiB per 1M
     assert fit["time_exponent"] == pytest.approx(2.0) and fit["super_nlogn"]
-    assert fit["projected_peak_gib"] == pytest.approx(100.2) and fit["over_memory"]
-    linear = growth([{**r, "cpu_s": r["n"] / 1e4, "peak_rss_gib": 0.3} for r in runs], sizes)
-    assert not linear["super_nlogn"] and not linear["over_memory"]
+    assert fit["memory_exponent"] == pytest.approx(1.0) and fit["over_memory"]
+    assert fit["projected_peak_gib"] == pytest.approx(0.2 + 10 + 100)
+    flat = growth([{**r, "cpu_s": r["n"] / 1e4, "peak_rss_gib": r["rss_inputs_gib"] + 0.5} for r in runs], sizes)
+    assert not flat["super_nlogn"] and flat["projected_peak_gib"] == pytest.approx(10.7)
+    assert not flat["over_memory"] and not flat["over_day"]
     assert slope([(1, 1.0)]) is None
