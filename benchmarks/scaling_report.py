@@ -28,8 +28,8 @@ SCALE_OUT = {
                   "over workers (each band's buckets are independent), or lower num_perm.",
     "decontam": "chunked, so its working memory is flat; shard prompts over workers for time.",
     "skill_tagging": "model-bound (MiniLM on the CPU) and chunked, so its memory is flat. Path: embed on a GPU "
-                     "(sentence-transformers uses CUDA when present), or shard prompts over Ray workers with a "
-                     "model each; or tag with task metadata only (`skills.tagging: none`).",
+                     "(`load_minilm` takes a device; the skills stage does not pass one yet), or shard prompts over "
+                     "Ray workers with a model each; or tag by task metadata only (`skills.tagging: none`).",
     "prompt_stats": "Arrow group-bys over the samples in memory; path: the same aggregate as SQL in the lake "
                     "(DuckDB reads the Parquet files without loading them; the Postgres lake for several hosts).",
     "splits": "holds every sample of the run in one process and builds the SFT rows, pairs and mix in per-row "
