@@ -18,9 +18,9 @@ from curation.skills import normalize_skill_name, skill_texts, skills_table
 SYSTEM = "You label reasoning problems with the skills needed to solve them. Reply briefly."
 TAG_TEMPLATE = ("Skills:\n{menu}\n\nProblem:\n{prompt}\n\nWhich of the skills above does the problem "
                 "need? Reply with at most {most} skill numbers, comma-separated, like: Skills: 1, 3")
-EMBED_CHUNK = 8192  # prompts embedded at once by tag_by_embedding
 PROPOSE_TEMPLATE = ("Problem:\n{prompt}\n\nName at most {most} skills needed to solve this problem, as "
                     "short names of one to four words, comma-separated, like: Skills: addition, carrying")
+EMBED_CHUNK = 8192  # prompts embedded at once by tag_by_embedding
 
 
 class TaggingConfig(BaseModel):
