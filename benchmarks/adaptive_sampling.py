@@ -71,7 +71,7 @@ class RecordedBackend(GenerationBackend):
 
 def kept_by_fixed_k(generations: pa.Table, prompts: pa.Table) -> tuple[set[str], int]:
     verdicts = verdicts_table(generations, prompts)
-    kept, _ = rl_filter(prompt_stats(generations, verdicts, DifficultyConfig()), RLFilterConfig())
+    kept = rl_filter(prompt_stats(generations, verdicts, DifficultyConfig()), RLFilterConfig()).kept
     return set(kept.column("prompt_id").to_pylist()), sum(generations.column("n_tokens").to_pylist())
 
 

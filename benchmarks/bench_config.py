@@ -2,22 +2,18 @@
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from schemas.config import StrictModel, read_yaml, validate_model
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Setting(_Strict):
+class Setting(StrictModel):
     """One decontamination setting: a name for the table and DecontamConfig overrides."""
 
     name: str
     config: dict = Field(default_factory=dict)
 
 
-class RecallSizes(_Strict):
+class RecallSizes(StrictModel):
     """benchmarks/decontam_recall.py: how many leaks and clean prompts, and which settings."""
 
     seed: int = 0
@@ -30,7 +26,7 @@ class RecallSizes(_Strict):
     settings: list[Setting] = Field(min_length=1)
 
 
-class ScalingSizes(_Strict):
+class ScalingSizes(StrictModel):
     """benchmarks/scaling.py: sizes per step family, synthetic data shape, and memory limit."""
 
     seed: int = 0
@@ -46,7 +42,7 @@ class ScalingSizes(_Strict):
     step_timeout_s: float = Field(3600, gt=0, description="a step that takes longer is not run at larger sizes")
 
 
-class BenchConfig(_Strict):
+class BenchConfig(StrictModel):
     decontam_recall: RecallSizes
     scaling: ScalingSizes
 
@@ -61,13 +57,13 @@ def merge_overrides(base: dict, extra: dict) -> dict:
 
 def load_bench_config(path: Path, *, smoke: bool) -> BenchConfig:
     """The YAML; with smoke, each section's `smoke:` overrides merged in."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path)
     sections = {}
     for name, section in raw.items():
         section = dict(section or {})
         overrides = section.pop("smoke", {}) or {}
         sections[name] = merge_overrides(section, overrides) if smoke else section
-    return BenchConfig.model_validate(sections)
+    return validate_model(BenchConfig, sections, path)
 
 
 def describe_machine() -> dict:

@@ -94,10 +94,10 @@ def run_setting(setting, eval_sets: dict, rows: list[tuple], embedder) -> dict:
     cfg = DecontamConfig(**setting.config)
     table = pa.table({"prompt_id": [str(i) for i in range(len(rows))], "prompt": [r[2] for r in rows]})
     started = time.perf_counter()
-    result = decontaminate(table, eval_sets, cfg, embedder=embedder if cfg.paraphrase else None)
+    result = decontaminate(table, cfg, eval_sets=eval_sets, embedder=embedder if cfg.paraphrase else None)
     seconds = time.perf_counter() - started
     dropped = np.zeros(len(rows), bool)
-    dropped[np.asarray(result.drop_log.column("record_id").to_pylist(), dtype=np.int64)] = True
+    dropped[np.asarray(result.dropped.column("record_id").to_pylist(), dtype=np.int64)] = True
     return {"name": setting.name, "config": setting.config, "seconds": round(seconds, 2),
             "scores": score(rows, dropped)}
 

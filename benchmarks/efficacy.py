@@ -30,33 +30,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-import yaml  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+from pydantic import Field  # noqa: E402
 
 from benchmarks.bench_config import merge_overrides  # noqa: E402
 from benchmarks.efficacy_report import summarize, write_report  # noqa: E402
+from schemas.config import StrictModel, read_yaml, validate_model  # noqa: E402
 
 TASKS = ["chain_sum", "gcd", "letter_counting", "basic_arithmetic"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CurateSizes(_Strict):
+class CurateSizes(StrictModel):
     config: Path = Field(Path("configs/demo.yaml"), description="the curate job whose splits are tested")
     prompts_per_task: int = Field(32, ge=1, description="count of every reasoning-gym source")
     overrides: dict = Field(default_factory=dict, description="dotted-key overrides of that config")
 
 
-class EvalSizes(_Strict):
+class EvalSizes(StrictModel):
     prompts_per_task: int = Field(50, ge=1, description="first N of each data/eval/<task>.jsonl")
     temperature: float = Field(0.0, ge=0, description="0 = greedy")
     max_tokens: int = Field(160, ge=1, description="longest answer")
     backend_options: dict = Field(default_factory=dict, description="vLLM engine options")
 
 
-class EfficacyConfig(_Strict):
+class EfficacyConfig(StrictModel):
     """Sizes of the efficacy experiment; trainer sections are trainers/config.py options."""
 
     work_dir: Path = Path("runs/efficacy")
@@ -72,10 +68,10 @@ class EfficacyConfig(_Strict):
 
 def load_efficacy_config(path: Path, quick: bool) -> EfficacyConfig:
     """The YAML, with its `quick:` section merged in (recursively) when --quick."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path)
     if quick:
         raw = merge_overrides(raw, raw.get("quick", {}))
-    return EfficacyConfig.model_validate(raw)
+    return validate_model(EfficacyConfig, raw, path)
 
 
 # --- curation -------------------------------------------------------------------------------------
@@ -98,7 +94,7 @@ def curate(cfg: EfficacyConfig, lake_dir: Path):
 
 def split_name(lake, kind: str, wanted: str) -> str:
     """The registered split for `kind` (a DMT mix registers <name>_stage1/2: take stage 1)."""
-    from schemas.splits import list_splits
+    from schemas.split_registry import list_splits
 
     names = set(list_splits(lake).column("split_name").to_pylist())
     for candidate in (wanted, f"{wanted}_stage1"):
@@ -264,7 +260,7 @@ def main() -> None:
 def run_setup(cfg: EfficacyConfig, work: Path, state: State) -> dict:
     """Curate (once), evaluate the base model, and prepare what every seed needs."""
     from schemas.lake import Lake
-    from schemas.splits import read_split
+    from schemas.split_registry import read_split
 
     lake_dir = work / "lake"
     print("[efficacy] curating", file=sys.stderr, flush=True)
@@ -297,7 +293,7 @@ def run_setup(cfg: EfficacyConfig, work: Path, state: State) -> dict:
 
 def curate_facts(lake, splits: dict, curated: list[dict], cfg: EfficacyConfig) -> dict:
     """Split sizes, SFT tokens and origins, the train prompt pool, and leaks into the eval set."""
-    from schemas.splits import read_split
+    from schemas.split_registry import read_split
 
     texts = set(eval_prompts(cfg.eval.prompts_per_task).column("prompt").to_pylist())
     train = lake.read("prompts", where="split_guard = 'train' AND source LIKE 'reasoning_gym:%'")

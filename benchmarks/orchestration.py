@@ -86,7 +86,7 @@ def one_run(cfg, prompts, backend, eval_sets, direct: bool, counter: list | None
 
     with tempfile.TemporaryDirectory() as tmp:
         run_cfg = cfg.model_copy(update={"lake": str(Path(tmp) / "lake")})
-        args = (run_cfg, prompts, backend, "bench", run_cfg.model_dump_json(), eval_sets)
+        args = (run_cfg, prompts, backend, "bench", eval_sets)
         start = time.perf_counter()
         if direct:
             with plain_tasks():

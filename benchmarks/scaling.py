@@ -83,7 +83,7 @@ def step_decontam(n: int, sizes: ScalingSizes, work: Path):
     from flows.eval_sets import load_eval_sets
 
     prompts, eval_sets = _prompts(n, sizes), load_eval_sets(["bundled"])
-    return lambda: decontaminate(prompts, eval_sets, DecontamConfig())
+    return lambda: decontaminate(prompts, DecontamConfig(), eval_sets=eval_sets)
 
 
 def step_skill_tagging(n: int, sizes: ScalingSizes, work: Path):
@@ -117,14 +117,19 @@ def step_prompt_stats(n: int, sizes: ScalingSizes, work: Path):
 
 def step_splits(n: int, sizes: ScalingSizes, work: Path):
     from flows.config import CurateConfig
-    from flows.stages import StageOutput
-    from flows.stages import splits as split_stage
+    from flows.stages import split_stage
+    from flows.stages.state import CurationState
 
     data = _split_inputs(n, sizes)
     cfg = CurateConfig(sources=[{"type": "jsonl", "path": "unused.jsonl"}])
-    empty = (pa_empty("skills"), pa_empty("prompt_skills"), None)
-    return lambda: split_stage.build(data["prompts"], data["generations"], data["generations"], data["verdicts"],
-                                     data["stats"], empty, cfg, None, StageOutput())
+
+    def build():
+        state = CurationState(cfg=cfg, lake=None, backend=None, run_id="scaling", summary=None,
+                              prompts=data["prompts"], clean_generations=data["generations"],
+                              verdicts=data["verdicts"], stats=data["stats"], skills=pa_empty("skills"),
+                              prompt_skills=pa_empty("prompt_skills"))
+        return split_stage.build(state)
+    return build
 
 
 def pa_empty(name: str):

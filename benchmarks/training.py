@@ -66,7 +66,7 @@ def memory_report(device: str, baseline_mb: float) -> dict:
 
 def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
     from trainers.config import load_config
-    from trainers.loop import train_loop
+    from trainers.fit import fit
     from trainers.run import load_model, prepare_run, seed_everything
 
     cfg = load_config(trainer, None, {
@@ -80,13 +80,12 @@ def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
     recipe = prepared.recipe
     baseline = rss_mb()
     tic = time.perf_counter()
-    if hasattr(recipe, "setup"):
-        recipe.setup(model, prepared.device, prepared.bf16)
+    recipe.setup(model, prepared.device, prepared.bf16, model_path=prepared.model_path)
     setup_s = time.perf_counter() - tic
     marks = []
-    train_loop(model, prepared.tokenizer, recipe, cfg, device=prepared.device, bf16=prepared.bf16,
-               out_dir=prepared.out_dir, meta={},
-               on_metrics=lambda step, m: marks.append((time.perf_counter(), m.get("tokens", 0.0))))
+    fit(model, prepared.tokenizer, recipe, cfg, device=prepared.device, bf16=prepared.bf16,
+        out_dir=prepared.out_dir, meta={},
+        on_metrics=lambda step, m: marks.append((time.perf_counter(), m.get("tokens", 0.0))))
     # reference pass charged pro rata for the timed steps (one epoch = all steps)
     seconds = marks[-1][0] - marks[0][0] + setup_s * (len(marks) - 1) / len(marks)
     tokens = sum(t for _, t in marks[1:])

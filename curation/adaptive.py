@@ -14,18 +14,17 @@ from typing import Literal, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.difficulty import wilson_interval
 from curation.generate import PromptFormat, generate_table
 from curation.verifiers import verdicts_table
+from schemas.config import StrictModel
 
 
-class AdaptiveConfig(BaseModel):
+class AdaptiveConfig(StrictModel):
     """Rounds and the stop rule of adaptive sampling."""
-
-    model_config = ConfigDict(extra="forbid")
 
     initial_k: int = Field(2, ge=1, description="samples per prompt in the first round")
     round_k: int = Field(2, ge=1, description="samples per undecided prompt in each later round")

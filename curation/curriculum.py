@@ -3,26 +3,29 @@
 Stages come from pass-rate buckets (or pass-rate quantiles), easiest first (iTool, SARI,
 QwenLong-L1). Each later stage also re-draws a fraction of its prompts from earlier stages,
 weighted by difficulty = 1 / pass_rate (QwenLong-L1's retrospective sampling), so hard prompts
-the policy has not yet solved keep coming back. A prompt has one home stage in
-rl_prompts.curriculum_stage; the schedule table lists every (stage, prompt) including replays.
+the policy has not yet solved keep coming back; a prompt it solves every time never does. A
+prompt has one home stage in rl_prompts.curriculum_stage; the schedule table lists every
+(stage, prompt) including replays. GRPO trains by this schedule (trainers/retrospective.py): it
+keeps each stage's replay count and re-draws the replayed prompts with the same weights from the
+pass rates its own rollouts measured, so the prompts that stayed hard come back.
 """
 
 import math
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from curation.mixing import drop_log, stable_uniform, weighted_order
+from curation.mixing import stable_uniform, weighted_order
+from curation.step import StepResult, drop_log
+from schemas.config import StrictModel
 from schemas.errors import ConfigError, InputError
 from schemas.tables import TABLES
 
 SCHEDULE = TABLES["curriculum_schedule"]
 
 
-class CurriculumConfig(BaseModel):
+class CurriculumConfig(StrictModel):
     """How RL prompts are cut into stages, easiest first."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="assign stages; disabled: every prompt in stage 1")
     stage_buckets: list[list[str]] | None = Field(
@@ -35,8 +38,6 @@ class CurriculumConfig(BaseModel):
         None, description="most new prompts per stage; the rest are dropped (null entry = no cap)")
     retrospective_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="share of each later stage re-drawn from earlier stages' hardest prompts")
-    retrospective_max_pass_rate: float = Field(
-        1.0, ge=0.0, le=1.0, description="only earlier prompts at or below this pass rate are re-drawn")
     model: str | None = Field(None, description="prompt_stats model to read; null: the only one per prompt")
     seed: int = Field(0, ge=0, description="seed of ties and retrospective draws")
 
@@ -59,6 +60,11 @@ class CurriculumConfig(BaseModel):
 
     def stage_count(self) -> int:
         return len(self.stage_buckets) if self.stage_buckets is not None else self.n_stages
+
+
+def difficulty_weight(pass_rate: float) -> float:
+    """How strongly a prompt is re-drawn: 1 / pass rate (floored at 0.01); 0 once always solved."""
+    return 0.0 if pass_rate >= 1.0 else 1.0 / max(pass_rate, 0.01)
 
 
 def _stats_by_prompt(prompt_stats: pa.Table, cfg: CurriculumConfig) -> dict[str, dict]:
@@ -95,9 +101,8 @@ def home_stages(ids: list[str], pass_rates: list[float], buckets: list[str | Non
     return stages
 
 
-def assign_curriculum(rl_prompts: pa.Table, prompt_stats: pa.Table,
-                      cfg: CurriculumConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Set rl_prompts.curriculum_stage; return (staged rl_prompts, schedule, dropped log).
+def assign_curriculum(rl_prompts: pa.Table, cfg: CurriculumConfig, *, prompt_stats: pa.Table) -> StepResult:
+    """Set rl_prompts.curriculum_stage; kept = the staged prompts, side table curriculum_schedule.
 
     Prompts over a stage's `stage_sizes` cap are dropped with a reason.
     """
@@ -117,7 +122,8 @@ def assign_curriculum(rl_prompts: pa.Table, prompt_stats: pa.Table,
     staged = staged.append_column("curriculum_stage", pa.array([stages[i] for i in keep], pa.int64()))
     schedule = retrospective_schedule([ids[i] for i in keep], [stages[i] for i in keep],
                                       [pass_rates[i] for i in keep], cfg)
-    return staged, schedule, drop_log(dropped, "rl_prompts", "curriculum")
+    return StepResult(staged, drop_log(dropped, "rl_prompts", "curriculum"),
+                      {"curriculum_schedule": schedule})
 
 
 def _apply_caps(ids: list[str], stages: list[int], cfg: CurriculumConfig):
@@ -140,20 +146,20 @@ def retrospective_schedule(ids: list[str], stages: list[int], pass_rates: list[f
     """Every (stage, prompt): its new prompts, then re-drawn hard prompts of earlier stages.
 
     Stage s > 1 gets n_retro = round(f / (1 - f) * n_new) replays, so they are a share f of
-    the stage; they are drawn without replacement with weight 1 / max(pass_rate, 0.01).
+    the stage; they are drawn without replacement with weight difficulty_weight(pass_rate)
+    from the earlier stages' prompts not always solved.
     """
     rows = []
     n_stages = max(stages, default=0)
     for stage in range(1, n_stages + 1):
         new = [i for i, s in enumerate(stages) if s == stage]
         rows += [(stage, ids[i], stage, False, pass_rates[i]) for i in new]
-        pool = [i for i, s in enumerate(stages)
-                if s < stage and pass_rates[i] <= cfg.retrospective_max_pass_rate]
+        pool = [i for i, s in enumerate(stages) if s < stage and difficulty_weight(pass_rates[i]) > 0]
         f = cfg.retrospective_fraction
         n_retro = min(len(pool), round(f / (1.0 - f) * len(new)))
         if stage == 1 or n_retro == 0:
             continue
-        weights = [1.0 / max(pass_rates[i], 0.01) for i in pool]
+        weights = [difficulty_weight(pass_rates[i]) for i in pool]
         order = weighted_order([ids[i] for i in pool], weights, cfg.seed + stage)
         rows += [(stage, ids[pool[j]], stages[pool[j]], True, pass_rates[pool[j]]) for j in order[:n_retro]]
     names = ["stage", "prompt_id", "home_stage", "retrospective", "pass_rate"]

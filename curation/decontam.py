@@ -13,15 +13,14 @@ benchmarks/decontam_recall.py measures each rule's recall and false positives (d
 Eval texts arrive in memory as {benchmark: [text, ...]}; flows/eval_sets.py loads the files.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation import decontam_index as ix
 from curation import decontam_paraphrase, text_stats
-from curation.filters import drop_log_table, require_columns
+from curation.step import StepResult, keep_rows, require_columns
+from schemas.config import StrictModel
 from schemas.tables import step_schema
 
 # Hits per benchmark per run, and every match (run_id is stamped by the lake).
@@ -33,19 +32,9 @@ CHUNK_PROMPTS = 100_000
 KINDS = ("exact", "contained", "ngram", "masked_ngram", "embedding")
 
 
-class DecontamResult(NamedTuple):
-    """Kept prompts, filter_log rows, hits per benchmark, and every (prompt, eval item) match."""
-
-    kept: pa.Table
-    drop_log: pa.Table
-    hits: pa.Table
-    matches: pa.Table
-
-
-class DecontamConfig(BaseModel):
+class DecontamConfig(StrictModel):
     """N-gram decontamination against held-out eval sets."""
 
-    model_config = ConfigDict(extra="forbid")
     n: int = Field(8, ge=1, le=64, description="tokens per n-gram (words and symbols)")
     sources: list[str] = Field(
         default_factory=lambda: ["bundled"],
@@ -70,10 +59,11 @@ class DecontamConfig(BaseModel):
         None, description="MiniLM similarity for the named benchmarks (catches paraphrases; off: null)")
 
 
-def decontaminate(prompts: pa.Table, eval_sets: dict[str, list[str]], cfg: DecontamConfig, *,
+def decontaminate(prompts: pa.Table, cfg: DecontamConfig, *, eval_sets: dict[str, list[str]],
                   text_column: str = "prompt", id_column: str = "prompt_id", table_name: str = "prompts",
-                  embedder=None) -> DecontamResult:
-    """Match every prompt against every benchmark; drop the matched ones when cfg.drop.
+                  embedder=None) -> StepResult:
+    """Match every prompt against every benchmark; drop the matched ones when cfg.drop. Side
+    tables: decontam_hits (per benchmark) and decontam_matches (every prompt, eval item match).
     `embedder` (curation/embeddings.py) is needed only with cfg.paraphrase."""
     require_columns(prompts, [text_column, id_column], table_name)
     index = ix.build_index(eval_sets, cfg.n, cfg.template_share, punctuation=cfg.ignore_punctuation,
@@ -97,13 +87,12 @@ def decontaminate(prompts: pa.Table, eval_sets: dict[str, list[str]], cfg: Decon
                                                                      pa.string()), pa.array(coverage)],
                        schema=MATCHES_SCHEMA)
     hits = _hits(names, eval_sets, index, prompts.num_rows, prompt, benchmark, item, kind, cfg.drop)
-    dropped = _first_per_prompt(prompt) if cfg.drop else np.zeros(0, np.int64)
-    reasons = [_reason(KINDS[kind[k]], names[benchmark[k]], int(item[k] - starts[benchmark[k]]),
-                       float(coverage[k]), cfg.n) for k in dropped]
-    drop_log = drop_log_table(ids.take(prompt[dropped]).to_pylist(), table_name, "decontam", reasons)
-    keep = np.ones(prompts.num_rows, bool)
-    keep[prompt[dropped]] = False
-    return DecontamResult(prompts.filter(pa.array(keep)), drop_log, hits, matches)
+    reasons = [None] * prompts.num_rows
+    for k in _first_per_prompt(prompt) if cfg.drop else ():
+        reasons[prompt[k]] = _reason(KINDS[kind[k]], names[benchmark[k]], int(item[k] - starts[benchmark[k]]),
+                                     float(coverage[k]), cfg.n)
+    return keep_rows(prompts, {"decontam": reasons}, id_column=id_column, table_name=table_name,
+                     side={"decontam_hits": hits, "decontam_matches": matches})
 
 
 def _chunk_matches(texts, index: ix.EvalIndex, masked: ix.EvalIndex | None, cfg: DecontamConfig) -> list:

@@ -8,18 +8,18 @@ both (docs/decontam.md), hence an explicit list of benchmarks rather than all of
 """
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.embeddings import TextEmbedder, cosine_matrix
+from schemas.config import StrictModel
 from schemas.errors import ConfigError, ModelError
 
 CHUNK_PROMPTS = 8192  # prompts embedded at once: their vectors and similarities stay small
 
 
-class ParaphraseConfig(BaseModel):
+class ParaphraseConfig(StrictModel):
     """Which benchmarks are matched by embedding similarity, and how close counts as a copy."""
 
-    model_config = ConfigDict(extra="forbid")
     benchmarks: list[str] = Field(min_length=1,
                                   description="eval sets (file stems) of natural-language items to match "
                                               "by similarity; not procedurally generated tasks")

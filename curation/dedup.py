@@ -1,27 +1,29 @@
 """Exact and near-duplicate removal on any text column, keeping one representative per cluster.
 
 Exact: a hash of the normalized text. Near: MinHash + LSH on token shingles (curation/minhash.py,
-numpy; chosen over rensa and datasketch by benchmarks/dedup.py). Both return the kept rows, a
-filter_log row per dropped row ("near-duplicate of <id> ..."), and a clusters table with
-(record_id, cluster_id = the kept representative's id) for every member of a cluster of 2+.
+numpy; chosen over rensa and datasketch by benchmarks/dedup.py). Both return a StepResult: the
+kept rows, a filter_log row per dropped row ("near-duplicate of <id> ..."), and side table
+dedup_clusters with (record_id, cluster_id = the kept representative's id) for every member of
+a cluster of 2+.
 
 Responses are deduplicated within their prompt (`group_column="prompt_id"`), prompts globally:
 
-    kept, drops, clusters = near_dedup(generations, NearDupConfig(), text_column="response",
-                                       id_column="generation_id", group_column="prompt_id",
-                                       table_name="generations")
+    result = near_dedup(generations, NearDupConfig(), text_column="response", id_column="generation_id",
+                        group_column="prompt_id", table_name="generations")
+    result.side["dedup_clusters"]
 """
 
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from curation import minhash, text_stats
-from curation.filters import drop_log_table, require_columns
+from curation.step import StepResult, keep_rows, require_columns
+from schemas.config import StrictModel
 from schemas.tables import TABLES, step_schema
 
 CLUSTERS_SCHEMA = step_schema("dedup_clusters")
@@ -35,28 +37,18 @@ Keep = Literal["first", "longest", "shortest"]
 _KEEP_DESCRIPTION = "which cluster member survives: first in table order, longest or shortest text"
 
 
-class DedupResult(NamedTuple):
-    """Kept rows, filter_log rows of the dropped ones, and cluster membership (clusters of 2+)."""
-
-    kept: pa.Table
-    drop_log: pa.Table
-    clusters: pa.Table
-
-
-class ExactDedupConfig(BaseModel):
+class ExactDedupConfig(StrictModel):
     """Exact duplicates after normalization (NFKC always; the rest below)."""
 
-    model_config = ConfigDict(extra="forbid")
     lowercase: bool = Field(True, description="compare texts case-insensitively")
     collapse_whitespace: bool = Field(True, description="treat any whitespace run as one space, ignore ends")
     strip_punctuation: bool = Field(False, description="ignore punctuation and symbols")
     keep: Keep = Field("first", description=_KEEP_DESCRIPTION)
 
 
-class NearDupConfig(BaseModel):
+class NearDupConfig(StrictModel):
     """MinHash + LSH near-duplicates: token shingles, signature size, similarity threshold."""
 
-    model_config = ConfigDict(extra="forbid")
     shingle_size: int = Field(5, ge=1, le=32, description="tokens per shingle (word/symbol n-grams)")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash signature length")
     threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a near-duplicate")
@@ -86,7 +78,7 @@ class NearDupConfig(BaseModel):
 
 def exact_dedup(table: pa.Table, cfg: ExactDedupConfig, *, text_column: str = "prompt",
                 id_column: str = "prompt_id", group_column: str | None = None,
-                table_name: str = "prompts") -> DedupResult:
+                table_name: str = "prompts") -> StepResult:
     """Drop rows whose normalized text (within the same group, if given) appeared already."""
     require_columns(table, [text_column, id_column] + ([group_column] if group_column else []), table_name)
     texts = normalize(table.column(text_column), cfg)
@@ -104,7 +96,7 @@ def exact_dedup(table: pa.Table, cfg: ExactDedupConfig, *, text_column: str = "p
 
 def near_dedup(table: pa.Table, cfg: NearDupConfig, *, text_column: str = "prompt",
                id_column: str = "prompt_id", group_column: str | None = None,
-               table_name: str = "prompts") -> DedupResult:
+               table_name: str = "prompts") -> StepResult:
     """Cluster rows whose shingle sets look >= threshold similar; keep one per cluster."""
     require_columns(table, [text_column, id_column] + ([group_column] if group_column else []), table_name)
     n = table.num_rows
@@ -163,20 +155,17 @@ def normalize(texts, cfg: ExactDedupConfig) -> pa.Array:
     return arr
 
 
-def _result(table, representative, similarity, id_column, table_name, step, reason) -> DedupResult:
-    """Assemble kept rows, drop log and clusters from each row's representative index."""
+def _result(table, representative, similarity, id_column, table_name, step, reason) -> StepResult:
+    """Kept rows, drop log and side table dedup_clusters from each row's representative index."""
     ids = np.asarray(table.column(id_column).to_pylist(), dtype=object)
-    dropped = np.flatnonzero(representative != np.arange(table.num_rows))
-    reasons = [reason(ids[representative[i]], similarity[i]) for i in dropped]
-    drop_log = drop_log_table(ids[dropped].tolist(), table_name, step, reasons)
+    reasons = [None if rep == i else reason(ids[rep], similarity[i]) for i, rep in enumerate(representative)]
     sizes = np.bincount(representative, minlength=table.num_rows)
     members = np.flatnonzero(sizes[representative] > 1)
     clusters = pa.table([pa.array(ids[members].tolist(), pa.string()), [table_name] * members.size,
                          [step] * members.size, pa.array(ids[representative[members]].tolist(), pa.string()),
                          pa.array(similarity[members], pa.float64())], schema=CLUSTERS_SCHEMA)
-    kept = np.ones(table.num_rows, bool)
-    kept[dropped] = False
-    return DedupResult(table.filter(pa.array(kept)), drop_log, clusters)
+    return keep_rows(table, {step: reasons}, id_column=id_column, table_name=table_name,
+                     side={"dedup_clusters": clusters})
 
 
 def _representatives(labels: np.ndarray, lengths: np.ndarray, keep: Keep) -> np.ndarray:

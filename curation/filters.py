@@ -6,38 +6,27 @@ did this row vanish" and "how many rows did each check remove":
 
     SELECT step, count(*) FROM filter_log WHERE table_name = 'generations' GROUP BY step
 
-Example: ``kept, drops = filter_responses(generations, ResponseQualityConfig())``.
+Example: ``result = filter_responses(generations, ResponseQualityConfig())`` (a StepResult).
 """
-
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from curation import text_stats
-from schemas.errors import InputError
+from curation.step import StepResult, keep_rows, require_columns
+from schemas.config import StrictModel
 
-DROP_LOG_SCHEMA = pa.schema([("record_id", pa.string()), ("table_name", pa.string()),
-                             ("step", pa.string()), ("reason", pa.string())])
 # The answer formats curation/extract.py reads (tags, \boxed{}, "Answer: X"), in RE2 syntax; its
 # last-number fallback is not a format, so a response relying on it counts as missing one.
 DEFAULT_ANSWER_PATTERNS = [r"(?is)<answer>.*?</answer>", r"\\(?:boxed|fbox)\s*\{",
                            r"(?i)\banswer\b(?:\*\*|__)?\s*(?::|\bis\b)"]
 
 
-class Filtered(NamedTuple):
-    """A filter's output: the rows kept, and one filter_log row per (dropped row, failed check)."""
-
-    kept: pa.Table
-    drop_log: pa.Table
-
-
-class PromptQualityConfig(BaseModel):
+class PromptQualityConfig(StrictModel):
     """Checks on prompt text. Token counts are tokenizer-free (words and symbols, see text_stats)."""
 
-    model_config = ConfigDict(extra="forbid")
     min_tokens: int = Field(1, ge=0, description="drop texts with fewer tokens")
     max_tokens: int | None = Field(2048, ge=1, description="drop texts with more tokens; null = no limit")
     repetition_ngram: int = Field(4, ge=1, le=32, description="n of the n-grams the repetition check counts")
@@ -80,26 +69,25 @@ class ResponseQualityConfig(PromptQualityConfig):
         return [text_stats.check_pattern(p) for p in patterns]
 
 
-class QualityConfig(BaseModel):
+class QualityConfig(StrictModel):
     """The `quality:` section of a curate config: one block for prompts, one for responses."""
 
-    model_config = ConfigDict(extra="forbid")
     prompts: PromptQualityConfig = Field(default_factory=PromptQualityConfig)
     responses: ResponseQualityConfig = Field(default_factory=ResponseQualityConfig)
 
 
 def filter_prompts(prompts: pa.Table, cfg: PromptQualityConfig, *, text_column: str = "prompt",
-                   id_column: str = "prompt_id", table_name: str = "prompts") -> Filtered:
+                   id_column: str = "prompt_id", table_name: str = "prompts") -> StepResult:
     """Drop prompts failing the text checks; log every failed check."""
     require_columns(prompts, [text_column, id_column], table_name)
     texts = prompts.column(text_column)
     checks = text_checks(texts, cfg, token_counts=text_stats.approx_token_counts(texts))
-    return apply_checks(prompts, checks, id_column=id_column, table_name=table_name)
+    return keep_rows(prompts, _named(checks), id_column=id_column, table_name=table_name)
 
 
 def filter_responses(generations: pa.Table, cfg: ResponseQualityConfig, *,
                      text_column: str = "response", id_column: str = "generation_id",
-                     table_name: str = "generations") -> Filtered:
+                     table_name: str = "generations") -> StepResult:
     """Drop responses failing the text checks, truncated ones and ones without an answer format."""
     require_columns(generations, [text_column, id_column], table_name)
     texts = text_stats.as_arrow(generations.column(text_column))
@@ -114,7 +102,7 @@ def filter_responses(generations: pa.Table, cfg: ResponseQualityConfig, *,
             found |= pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False)
         checks["answer_format"] = [None if ok else "no answer marker (<answer>, \\boxed{}, 'Answer:')"
                                    for ok in found]
-    return apply_checks(generations, checks, id_column=id_column, table_name=table_name)
+    return keep_rows(generations, _named(checks), id_column=id_column, table_name=table_name)
 
 
 def text_checks(texts, cfg: PromptQualityConfig, *, token_counts: np.ndarray) -> dict[str, list]:
@@ -131,35 +119,9 @@ def text_checks(texts, cfg: PromptQualityConfig, *, token_counts: np.ndarray) ->
     return checks
 
 
-def apply_checks(table: pa.Table, checks: dict[str, list], *, id_column: str, table_name: str,
-                 step_prefix: str = "quality") -> Filtered:
-    """Keep rows every check passed; one drop-log row per failed check, step = prefix.check."""
-    ids = table.column(id_column).to_pylist()
-    failed = np.zeros(table.num_rows, bool)
-    log_ids, steps, reasons = [], [], []
-    for name, row_reasons in checks.items():
-        for i, reason in enumerate(row_reasons):
-            if reason is not None:
-                failed[i] = True
-                log_ids.append(ids[i])
-                steps.append(f"{step_prefix}.{name}")
-                reasons.append(reason)
-    drop_log = pa.table([log_ids, [table_name] * len(log_ids), steps, reasons], schema=DROP_LOG_SCHEMA)
-    return Filtered(table.filter(pa.array(~failed)), drop_log)
-
-
-def drop_log_table(record_ids: list, table_name: str, step: str, reasons: list[str]) -> pa.Table:
-    """A filter_log-shaped table (run_id is added by the lake)."""
-    return pa.table([pa.array(record_ids, pa.string()), [table_name] * len(record_ids),
-                     [step] * len(record_ids), pa.array(reasons, pa.string())], schema=DROP_LOG_SCHEMA)
-
-
-def require_columns(table: pa.Table, columns: list[str], table_name: str) -> None:
-    """An InputError naming the missing column and the ones that exist."""
-    for column in columns:
-        if column not in table.column_names:
-            raise InputError(f"table '{table_name}' has no column '{column}' "
-                             f"(columns: {', '.join(table.column_names)})", field=column)
+def _named(checks: dict[str, list]) -> dict[str, list]:
+    """Each check is its own step in filter_log: quality.length, quality.truncated, ..."""
+    return {f"quality.{name}": reasons for name, reasons in checks.items()}
 
 
 def _token_counts(generations: pa.Table, texts) -> np.ndarray:

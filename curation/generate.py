@@ -3,9 +3,10 @@
 from collections.abc import Callable
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
+from schemas.config import StrictModel
 from schemas.errors import InputError, ModelError
 from schemas.ids import content_id
 from schemas.tables import TABLES
@@ -13,10 +14,8 @@ from schemas.tables import TABLES
 DEFAULT_SUFFIX = "\n\nGive the final answer after 'Answer:'."
 
 
-class PromptFormat(BaseModel):
+class PromptFormat(StrictModel):
     """How a prompt's text becomes a chat: the same format for generation, SFT, DPO and RL."""
-
-    model_config = ConfigDict(extra="forbid")
 
     system: str | None = Field(None, description="system message; None keeps the chat template's default")
     suffix: str = Field(DEFAULT_SUFFIX, description="appended to every prompt's text")

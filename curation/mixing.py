@@ -7,23 +7,23 @@ first, then general data mixed with a fraction of the specialist data to prevent
 
 import hashlib
 import math
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from schemas.errors import InputError
+from curation.step import StepResult, drop_log
+from schemas.config import StrictModel
+from schemas.errors import ConfigError, InputError, SplitError
 from schemas.tables import ROW_ID
 
 SPLIT_TABLES = {"sft": "sft_examples", "preference": "preference_pairs", "rl": "rl_prompts"}
 CHARS_PER_TOKEN = 4  # rough estimate when a table carries no token counts
 
 
-class QuotaConfig(BaseModel):
+class QuotaConfig(StrictModel):
     """Most share of a split's budget one group may take; key "*" caps every other value."""
-
-    model_config = ConfigDict(extra="forbid")
 
     per_source: dict[str, float] = Field(default_factory=dict, description="cap per prompts.source")
     per_task: dict[str, float] = Field(default_factory=dict, description="cap per prompts.task")
@@ -39,10 +39,9 @@ class QuotaConfig(BaseModel):
         return value
 
 
-class DMTConfig(BaseModel):
-    """Dual-stage mixed fine-tuning of the SFT split."""
-
-    model_config = ConfigDict(extra="forbid")
+class DMTConfig(StrictModel):
+    """Dual-stage mixed fine-tuning of the SFT split: `warmstart train sft` (and the loop) trains
+    stage 1, then stage 2 from the stage-1 checkpoint."""
 
     enabled: bool = Field(False, description="split SFT into a specialist stage and a mixed stage")
     specialist_tasks: list[str] = Field(default_factory=list,
@@ -50,11 +49,36 @@ class DMTConfig(BaseModel):
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0,
                                    description="share of specialist examples replayed in stage 2")
 
+    @model_validator(mode="after")
+    def _two_stages(self):
+        if self.enabled and not self.specialist_tasks:
+            raise ValueError("enabled needs specialist_tasks (stage 1); the other tasks are stage 2")
+        return self
 
-class MixConfig(BaseModel):
+
+def is_specialist(attr: dict, cfg: DMTConfig) -> bool:
+    """Whether a prompt (its task and source) is DMT stage-1 specialist data."""
+    return attr.get("task") in cfg.specialist_tasks or attr.get("source") in cfg.specialist_tasks
+
+
+def check_dmt(cfg: DMTConfig, prompts: pa.Table) -> None:
+    """DMT needs two stages before anything is sampled: every specialist name must be a task or
+    source of the prompts, and some prompts must be general (stage 2) data."""
+    if not cfg.enabled:
+        return
+    attrs = prompts.select(["task", "source"]).to_pylist()
+    known = {a["task"] for a in attrs} | {a["source"] for a in attrs}
+    unknown = [name for name in cfg.specialist_tasks if name not in known]
+    if unknown:
+        raise ConfigError(f"mix.dmt.specialist_tasks: {', '.join(unknown)} is no task or source of the prompts "
+                          f"(tasks and sources: {', '.join(sorted(k for k in known if k))})")
+    if all(is_specialist(a, cfg) for a in attrs):
+        raise ConfigError("mix.dmt: every prompt is specialist data, so stage 2 (general data) would be empty; "
+                          "list fewer specialist_tasks or add general sources")
+
+
+class MixConfig(StrictModel):
     """Budget and quotas of the curated splits."""
-
-    model_config = ConfigDict(extra="forbid")
 
     budget: int | None = Field(None, ge=1, description="total examples or tokens; null = no budget")
     unit: Literal["examples", "tokens"] = Field("examples", description="what the budget counts")
@@ -65,13 +89,6 @@ class MixConfig(BaseModel):
     dmt: DMTConfig = Field(default_factory=DMTConfig)
     cost_column: str = Field("n_tokens", description="column with a row's tokens, when unit=tokens")
     seed: int = Field(0, ge=0, description="seed of the order among equally weighted rows")
-
-
-class MixResult(NamedTuple):
-    sft: pa.Table
-    preference: pa.Table
-    rl: pa.Table
-    dropped: pa.Table  # record_id, table_name, step, reason
 
 
 def stable_uniform(ids: list[str], seed: int) -> np.ndarray:
@@ -161,9 +178,9 @@ def _cap(quotas: QuotaConfig, kind: str, value, budget: float) -> float:
 
 
 def fill_budget(rows: pa.Table, attrs: pa.Table, budget: float | None, cfg: MixConfig,
-                *, table_name: str) -> tuple[pa.Table, pa.Table]:
+                *, table_name: str) -> StepResult:
     """Keep rows in priority order (a `weight` column if present, e.g. STAT-Sel's) while the
-    budget and every group quota allow; return (kept, dropped with reasons)."""
+    budget and every group quota allow; the others are dropped with the reason (step mix)."""
     id_col = ROW_ID[table_name]
     for col in (id_col, "prompt_id"):
         if col not in rows.column_names:
@@ -191,31 +208,24 @@ def fill_budget(rows: pa.Table, attrs: pa.Table, budget: float | None, cfg: MixC
             used[g] = used.get(g, 0.0) + costs[i]
         keep.append(i)
     kept = rows.take(pa.array(sorted(keep), pa.int64()))
-    return kept, drop_log(dropped, table_name, "mix")
-
-
-def drop_log(dropped: list[tuple[str, str]], table_name: str, step: str) -> pa.Table:
-    """A filter_log-shaped table of (record_id, reason) for one table and step."""
-    return pa.table({"record_id": pa.array([d[0] for d in dropped], pa.string()),
-                     "table_name": pa.array([table_name] * len(dropped), pa.string()),
-                     "step": pa.array([step] * len(dropped), pa.string()),
-                     "reason": pa.array([d[1] for d in dropped], pa.string())})
+    return StepResult(kept, drop_log(dropped, table_name, "mix"))
 
 
 def dmt_schedule(sft: pa.Table, attrs: pa.Table, cfg: MixConfig) -> pa.Table:
     """SFT rows with `mix_stage`: 1 = specialist data, 2 = general data plus a replayed
-    `replay_fraction` of the specialist rows (so those appear twice). Disabled: all stage 1."""
+    `replay_fraction` of the specialist rows (so those appear twice). Disabled: all stage 1.
+    Enabled, both stages must keep rows (a SplitError otherwise: DMT would be one stage)."""
     stage_col = "mix_stage"
     if not cfg.dmt.enabled:
         return sft.append_column(stage_col, pa.array([1] * sft.num_rows, pa.int64()))
     attr_of = {a["prompt_id"]: a for a in attrs.to_pylist()}
-    special = set(cfg.dmt.specialist_tasks)
-    is_special = []
-    for pid in sft.column("prompt_id").to_pylist():
-        attr = attr_of.get(pid) or {}
-        is_special.append(attr.get("task") in special or attr.get("source") in special)
+    is_special = [is_specialist(attr_of.get(pid) or {}, cfg.dmt) for pid in sft.column("prompt_id").to_pylist()]
     spec_rows = [i for i, s in enumerate(is_special) if s]
     general_rows = [i for i, s in enumerate(is_special) if not s]
+    if not spec_rows or not general_rows:
+        empty = "1 (specialist)" if not spec_rows else "2 (general)"
+        raise SplitError(f"mix.dmt: no SFT example is left for stage {empty} after filtering and the budget; "
+                         "DMT needs both stages (check mix.dmt.specialist_tasks, mix.budget, sft_share)")
     ids = [sft.column(ROW_ID["sft_examples"])[i].as_py() for i in spec_rows]
     n_replay = round(len(spec_rows) * cfg.dmt.replay_fraction)
     replay = [spec_rows[j] for j in sorted(weighted_order(ids, [1.0] * len(ids), cfg.seed)[:n_replay])]
@@ -224,12 +234,11 @@ def dmt_schedule(sft: pa.Table, attrs: pa.Table, cfg: MixConfig) -> pa.Table:
     return sft.take(order).append_column(stage_col, pa.array(stages, pa.int64()))
 
 
-def mix(sft: pa.Table, preference: pa.Table, rl: pa.Table, attrs: pa.Table, cfg: MixConfig) -> MixResult:
-    """Apply the budget split and quotas to the three splits; SFT also gets DMT stages."""
-    budgets = split_budget(cfg)
-    kept, logs = {}, []
-    for split, rows in (("sft", sft), ("preference", preference), ("rl", rl)):
-        kept[split], log = fill_budget(rows, attrs, budgets[split], cfg, table_name=SPLIT_TABLES[split])
-        logs.append(log)
-    return MixResult(dmt_schedule(kept["sft"], attrs, cfg), kept["preference"], kept["rl"],
-                     pa.concat_tables(logs))
+def mix_split(rows: pa.Table, cfg: MixConfig, *, attributes: pa.Table, table_name: str) -> StepResult:
+    """One split under its share of the budget and the quotas; the SFT split also gets DMT stages.
+    `attributes` is prompt_attributes() of the run's prompts."""
+    kind = {table: kind for kind, table in SPLIT_TABLES.items()}[table_name]
+    result = fill_budget(rows, attributes, split_budget(cfg)[kind], cfg, table_name=table_name)
+    if kind != "sft":
+        return result
+    return StepResult(dmt_schedule(result.kept, attributes, cfg), result.dropped)

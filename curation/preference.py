@@ -5,17 +5,16 @@ from collections import defaultdict
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.generate import PromptFormat, output_schema
-from curation.splits import train_prompts
+from curation.split_builders import train_prompts
+from schemas.config import StrictModel
 from schemas.ids import content_id
 
 
-class PreferenceConfig(BaseModel):
+class PreferenceConfig(StrictModel):
     """How many pairs per prompt, and the seed that picks them."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_pairs_per_prompt: int = Field(2, ge=1, description="most (chosen, rejected) pairs per prompt")
     seed: int = Field(0, ge=0, description="seed of the pair choice")

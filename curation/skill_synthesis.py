@@ -4,7 +4,8 @@ Two ways: "compose" joins two verifiable prompts of different skills into one ("
 whose gold answer is "X; Y", checked part by part by the "composite" verifier; "model" asks the
 backend to write a new problem needing both skills (no gold answer, so never RL). Pairs favour
 missing skills when a Missing-Skill-Profile is given. Synthetic prompts then go through the same
-generate -> verify -> rank stages; `split_verifiable` keeps uncheckable ones out of RL.
+generate -> verify -> rank stages (curation/verifiers.py checks composites part by part);
+`split_verifiable` keeps uncheckable ones out of RL.
 """
 
 import json
@@ -13,13 +14,15 @@ from itertools import combinations
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
-from curation.mixing import drop_log, weighted_order
+from curation.mixing import weighted_order
+from curation.step import StepResult, keep_rows
+from curation.verifiers import COMPOSITE
+from schemas.config import StrictModel
 from schemas.ids import content_id
 
-COMPOSITE = "composite"
 COMPOSE_TEMPLATE = ("Answer both questions.\n\n(1) {q1}\n\n(2) {q2}\n\nGive both final answers on the last "
                     "line as 'Answer: <answer to (1)>; <answer to (2)>'.")
 SKILLMIX_TEMPLATE = ("Write one new, self-contained problem that needs both of these skills:\n"
@@ -27,10 +30,8 @@ SKILLMIX_TEMPLATE = ("Write one new, self-contained problem that needs both of t
 PROMPT_COLUMNS = ["prompt_id", "source", "task", "prompt", "answer", "verifier", "metadata", "split_guard"]
 
 
-class SkillSynthesisConfig(BaseModel):
+class SkillSynthesisConfig(StrictModel):
     """How many skill-pair prompts to make, and how."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n_prompts: int = Field(32, ge=0, description="synthetic prompts to make")
     mode: Literal["compose", "model"] = Field("compose",
@@ -144,43 +145,9 @@ def parse_problem(reply: str) -> str | None:
     return text if len(text) >= 20 else None
 
 
-def split_verifiable(prompts: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(prompts with a verifier and a gold answer, drop log of the rest): only the first may
-    enter RL or the verify stage."""
-    ok = [v is not None and a is not None for v, a in zip(prompts.column("verifier").to_pylist(),
-                                                           prompts.column("answer").to_pylist())]
-    ids = prompts.column("prompt_id").to_pylist()
-    dropped = [(pid, "no checkable answer: not for RL") for pid, keep in zip(ids, ok) if not keep]
-    return prompts.filter(pa.array(ok, pa.bool_())), drop_log(dropped, "prompts", "skill_synthesis")
-
-
-def split_answer(extracted: str, n_parts: int) -> list[str] | None:
-    """'X; Y' (or '(1) X (2) Y') into its parts; None when the count is wrong."""
-    pieces = [p.strip() for p in extracted.split(";")]
-    if len(pieces) != n_parts:
-        numbered = re.split(r"\(\s*\d+\s*\)", extracted)
-        pieces = [p.strip(" ,.") for p in numbered[1:]] if len(numbered) == n_parts + 1 else []
-    return pieces if len(pieces) == n_parts and all(pieces) else None
-
-
-def _verify_part(verifier: str, extracted: str, answer: str, metadata: dict, question: str) -> tuple[float, str]:
-    from curation.verifiers import verify
-
-    verdict = verify(verifier, f"Answer: {extracted}", answer, metadata, question=question)
-    return verdict.score, verdict.detail
-
-
-def composite_check(extracted: str, metadata: dict, check_part=_verify_part) -> tuple[float, str]:
-    """Score of a composite answer: the mean of its parts' scores (1.0 only when all are right).
-
-    For curation/verifiers.py: `_CHECKS["composite"] = lambda e, a, m, q: composite_check(e, m)`.
-    """
-    parts = metadata.get("parts") or []
-    if not parts:
-        raise ValueError("composite prompt has no 'parts' in its metadata")
-    pieces = split_answer(extracted, len(parts))
-    if pieces is None:
-        return 0.0, f"expected {len(parts)} answers separated by ';'"
-    scores = [check_part(p["verifier"], piece, p["answer"], p.get("metadata") or {}, p.get("question", ""))[0]
-              for p, piece in zip(parts, pieces)]
-    return sum(scores) / len(scores), "parts " + "/".join(f"{s:g}" for s in scores)
+def split_verifiable(prompts: pa.Table) -> StepResult:
+    """Keep prompts with a verifier and a gold answer (only those may enter RL or the verify
+    stage); log the rest."""
+    reasons = [None if v is not None and a is not None else "no checkable answer: not for RL"
+               for v, a in zip(prompts.column("verifier").to_pylist(), prompts.column("answer").to_pylist())]
+    return keep_rows(prompts, {"skill_synthesis": reasons}, id_column="prompt_id", table_name="prompts")

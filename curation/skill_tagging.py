@@ -9,11 +9,12 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.embeddings import TextEmbedder, cosine_matrix
 from curation.skills import normalize_skill_name, skill_texts, skills_table
+from schemas.config import StrictModel
 
 SYSTEM = "You label reasoning problems with the skills needed to solve them. Reply briefly."
 TAG_TEMPLATE = ("Skills:\n{menu}\n\nProblem:\n{prompt}\n\nWhich of the skills above does the problem "
@@ -23,10 +24,8 @@ PROPOSE_TEMPLATE = ("Problem:\n{prompt}\n\nName at most {most} skills needed to 
 EMBED_CHUNK = 8192  # prompts embedded at once by tag_by_embedding
 
 
-class TaggingConfig(BaseModel):
+class TaggingConfig(StrictModel):
     """Model tagging and embedding tagging of prompts."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_skills: int = Field(3, ge=1, le=20, description="most skills one prompt gets")
     votes: int = Field(3, ge=1, le=32, description="model samples per prompt; confidence = share naming a skill")

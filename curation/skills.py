@@ -10,9 +10,10 @@ import re
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from curation.embeddings import TextEmbedder, cosine_matrix
+from schemas.config import StrictModel
 from schemas.errors import InputError
 from schemas.ids import content_id
 
@@ -20,19 +21,15 @@ SKILL_COLUMNS = ["skill_id", "name", "description", "origin"]
 ORIGIN_RANK = {"config": 0, "metadata": 1, "model": 2}  # which name survives a merge
 
 
-class SkillSpec(BaseModel):
+class SkillSpec(StrictModel):
     """One skill of a user-given inventory."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="short skill name, e.g. 'greatest common divisor'")
     description: str = Field("", description="one line on what the skill is")
 
 
-class SkillInventoryConfig(BaseModel):
+class SkillInventoryConfig(StrictModel):
     """Where the inventory comes from and how near-duplicates merge."""
-
-    model_config = ConfigDict(extra="forbid")
 
     inventory: list[SkillSpec] = Field(default_factory=list, description="skills given by the user")
     from_task: bool = Field(True, description="one skill per prompts.task (or task_skills' names)")

@@ -10,18 +10,17 @@ rises with temperature), and keep the measured temperature closest to the target
 import math
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from curation.backends.base import GenerationBackend, Sampling
 from curation.mixing import weighted_order
+from schemas.config import StrictModel
 from schemas.errors import InputError, ModelError
 from schemas.ids import content_id
 
 
-class TemperatureConfig(BaseModel):
+class TemperatureConfig(StrictModel):
     """The probe behind `sampling.temperature: auto`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     target_entropy: float = Field(0.3, gt=0.0, le=10.0, description="mean token entropy to aim for (nats)")
     candidates: list[float] = Field([0.4, 0.6, 0.8, 1.0, 1.2], min_length=1,

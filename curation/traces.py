@@ -12,10 +12,11 @@ without a Python loop.
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from curation import text_stats
-from curation.filters import Filtered, apply_checks, require_columns
+from curation.step import StepResult, keep_rows, require_columns
+from schemas.config import StrictModel
 from schemas.tables import TABLES, step_schema
 
 TRACE_TAGS_SCHEMA = step_schema("trace_tags")
@@ -34,10 +35,9 @@ RESTART_MARKERS = [
 TAG_COLUMNS = ("n_tokens", "backtracks", "self_checks", "restarts")
 
 
-class TraceTagConfig(BaseModel):
+class TraceTagConfig(StrictModel):
     """The marker phrases counted in each response (case-insensitive RE2 regexes)."""
 
-    model_config = ConfigDict(extra="forbid")
     backtrack_markers: list[str] = Field(
         default_factory=lambda: list(BACKTRACK_MARKERS),
         description="a re-evaluation of an earlier step: 'wait', 'let me re-check'")
@@ -54,10 +54,9 @@ class TraceTagConfig(BaseModel):
         return [text_stats.check_pattern(p) for p in patterns]
 
 
-class TraceFilterConfig(BaseModel):
+class TraceFilterConfig(StrictModel):
     """Bounds on trace tags (inclusive; null = unbounded): e.g. keep SFT traces with backtracks."""
 
-    model_config = ConfigDict(extra="forbid")
     min_backtracks: int | None = Field(None, ge=0, description="drop traces with fewer backtracks")
     max_backtracks: int | None = Field(None, ge=0, description="drop traces with more backtracks")
     min_self_checks: int | None = Field(None, ge=0, description="drop traces with fewer self-checks")
@@ -96,8 +95,8 @@ def count_markers(texts, patterns: list[str]) -> pa.Array:
     return pc.count_substring_regex(text_stats.as_arrow(texts), joined).cast(pa.int64())
 
 
-def trace_filter(generations: pa.Table, tags: pa.Table, cfg: TraceFilterConfig, *,
-                 id_column: str = "generation_id", table_name: str = "generations") -> Filtered:
+def trace_filter(generations: pa.Table, cfg: TraceFilterConfig, *, tags: pa.Table,
+                 id_column: str = "generation_id", table_name: str = "generations") -> StepResult:
     """Keep generations whose tags lie within the bounds; rows without tags are kept."""
     require_columns(generations, [id_column], table_name)
     by_id = {gid: i for i, gid in enumerate(tags.column("generation_id").to_pylist())}
@@ -108,8 +107,9 @@ def trace_filter(generations: pa.Table, tags: pa.Table, cfg: TraceFilterConfig, 
         if low is None and high is None:
             continue
         values = tags.column(column).to_pylist()
-        checks[column] = [_bound_reason(column, None if p is None else values[p], low, high) for p in position]
-    return apply_checks(generations, checks, id_column=id_column, table_name=table_name, step_prefix="trace")
+        checks[f"trace.{column}"] = [_bound_reason(column, None if p is None else values[p], low, high)
+                                     for p in position]
+    return keep_rows(generations, checks, id_column=id_column, table_name=table_name)
 
 
 def _bound_reason(column: str, value, low, high) -> str | None:

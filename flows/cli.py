@@ -1,7 +1,8 @@
 """The `warmstart` command line: a thin layer; each command lives in flows/commands/<name>.py.
 
-Every command module exposes `register(subparsers)`, which adds its parser and sets
-`handler=`; errors are typed `WarmstartError`s, rendered here once as one line.
+Every command module exposes `register(subparsers)`, which adds its parser with `add_command`
+(so its --help ends with examples) and sets `handler=`; errors are typed `WarmstartError`s,
+rendered here once as one line.
 """
 
 import argparse
@@ -11,12 +12,18 @@ import sys
 
 from schemas.errors import WarmstartError
 
-COMMANDS = ["model", "run", "sql", "splits", "export", "train", "loop", "server", "schedule", "report"]
+COMMANDS = ["model", "run", "sql", "splits", "export", "train", "loop", "runs", "server", "schedule", "report"]
+EXAMPLES = ["warmstart run configs/demo.yaml                  # curate prompts into the lake, cut splits",
+            "warmstart train sft --split sft --max-steps 20   # train on a split",
+            "warmstart runs                                   # every run: status, duration, what it made",
+            "warmstart COMMAND --help                         # each command's options and examples"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with one sub-command per module in flows/commands/."""
-    parser = argparse.ArgumentParser(prog="warmstart", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="warmstart", description=__doc__.splitlines()[0],
+                                     epilog=format_examples(EXAMPLES),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -49,6 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def add_command(sub, name: str, help: str, examples: list[str], *, description: str | None = None,
+                **options) -> argparse.ArgumentParser:
+    """A sub-command parser whose --help ends with `examples` (one `warmstart ...` line each,
+    optionally followed by a `# why` comment)."""
+    return sub.add_parser(name, help=help, description=description or help, epilog=format_examples(examples),
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **options)
+
+
+def format_examples(examples: list[str]) -> str:
+    """The epilog block of a command's --help."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in examples)
+
+
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """`--set key.path=value` (repeatable): the one way every command overrides a config key."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help=f"override a config key (value parsed as YAML), e.g. --set {example}; repeatable")
 
 
 def add_lake_argument(parser: argparse.ArgumentParser) -> None:

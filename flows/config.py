@@ -3,8 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from curation.adaptive import AdaptiveConfig
 from curation.backends.base import Sampling
@@ -12,29 +11,26 @@ from curation.curriculum import CurriculumConfig
 from curation.decontam import DecontamConfig
 from curation.dedup import ExactDedupConfig, NearDupConfig
 from curation.filters import QualityConfig
+from curation.judge import JudgeConfig
 from curation.mixing import MixConfig
 from curation.skill_profile import SkillProfileConfig
 from curation.skill_synthesis import SkillSynthesisConfig
 from curation.skill_tagging import TaggingConfig
 from curation.skills import SkillInventoryConfig
-from curation.step_pairs import JudgeConfig, StepPairConfig
+from curation.step_pairs import StepPairConfig
 from curation.temperature import TemperatureConfig
 from curation.traces import TraceFilterConfig, TraceTagConfig
 from curation.difficulty import DifficultyConfig, RLFilterConfig
 from curation.generate import PromptFormat
 from curation.preference import PreferenceConfig
-from curation.splits import SFTConfig
+from curation.split_builders import SFTConfig
 from flows.executor import ExecutorConfig
-from schemas.errors import ConfigError
+from schemas.config import StrictModel, read_yaml, validate_model
 
 VerifierName = Literal["reasoning_gym", "math", "exact", "regex"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReasoningGymSource(_Strict):
+class ReasoningGymSource(StrictModel):
     """Procedurally generated, verifiable prompts from a reasoning-gym task."""
 
     type: Literal["reasoning_gym"]
@@ -45,7 +41,7 @@ class ReasoningGymSource(_Strict):
     split_guard: Literal["train", "eval"] = "train"
 
 
-class FileSource(_Strict):
+class FileSource(StrictModel):
     """Prompts from a JSONL or Parquet file, with a field mapping."""
 
     type: Literal["jsonl", "parquet"]
@@ -58,7 +54,7 @@ class FileSource(_Strict):
     split_guard: Literal["train", "eval"] = "train"
 
 
-class HFSource(_Strict):
+class HFSource(StrictModel):
     """A local Hugging Face dataset: a `save_to_disk` folder or local data files."""
 
     type: Literal["hf"]
@@ -78,11 +74,10 @@ Source = Annotated[Union[ReasoningGymSource, FileSource, HFSource], Field(discri
 class SamplingConfig(Sampling):
     """Sampling for the generate stage; `temperature: auto` picks it for a target entropy."""
 
-    model_config = ConfigDict(extra="forbid")
     temperature: float | Literal["auto"] = 0.8
 
 
-class SplitNames(_Strict):
+class SplitNames(StrictModel):
     """Names under which this config registers its splits."""
 
     sft: str = "sft"
@@ -90,7 +85,7 @@ class SplitNames(_Strict):
     rl: str = "rl"
 
 
-class DedupStage(_Strict):
+class DedupStage(StrictModel):
     """Exact and near-duplicate removal; null turns a kind off."""
 
     exact: ExactDedupConfig | None = Field(default_factory=ExactDedupConfig)
@@ -98,7 +93,7 @@ class DedupStage(_Strict):
     responses: bool = Field(True, description="also drop repeated responses to the same prompt")
 
 
-class SkillsStage(_Strict):
+class SkillsStage(StrictModel):
     """Skill inventory, tagging, Missing-Skill-Profile (STAT) and skill-pair synthesis."""
 
     inventory: SkillInventoryConfig = Field(default_factory=SkillInventoryConfig)
@@ -111,7 +106,7 @@ class SkillsStage(_Strict):
     synthesis: SkillSynthesisConfig | None = Field(None, description="skill-pair prompts; null = off")
 
 
-class CurateConfig(_Strict):
+class CurateConfig(StrictModel):
     """Everything `warmstart run` needs; see configs/demo.yaml for a commented example."""
 
     lake: str = "data/lake"
@@ -124,7 +119,8 @@ class CurateConfig(_Strict):
     prompt_format: PromptFormat = Field(default_factory=PromptFormat)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
-    rl_filter: RLFilterConfig = Field(default_factory=RLFilterConfig)
+    rl_filter: RLFilterConfig | None = Field(
+        default_factory=RLFilterConfig, description="null: every train prompt goes to RL, with its pass rate")
     sft: SFTConfig = Field(default_factory=SFTConfig)
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
     splits: SplitNames = Field(default_factory=SplitNames)
@@ -145,25 +141,9 @@ class CurateConfig(_Strict):
     mix: MixConfig = Field(default_factory=MixConfig)
 
 
-def read_mapping(path: str | Path, overrides: list[str] | None = None) -> dict:
-    """A YAML file's top-level mapping with `dotted.key=value` overrides applied."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid YAML: {_first_line(exc)}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    for item in overrides or []:
-        apply_override(raw, item)
-    return raw
-
-
 def load_config(path: str | Path, overrides: list[str] | None = None) -> CurateConfig:
     """Read and validate a YAML config; relative file paths resolve against its folder."""
-    cfg = validate(read_mapping(path, overrides), path)
+    cfg = validate(read_yaml(path, overrides), path)
     resolve_source_paths(cfg.sources, Path(path).parent)
     return cfg
 
@@ -177,35 +157,4 @@ def resolve_source_paths(sources: list, folder: Path) -> None:
 
 def validate(raw: dict, origin: str | Path = "config") -> CurateConfig:
     """Validate a config mapping; the error names the first bad key path."""
-    try:
-        return CurateConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: {format_validation_error(exc)}") from exc
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: dotted key path and pydantic's message."""
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
-def apply_override(raw: dict, item: str) -> None:
-    """Apply one `dotted.key=value` override (value parsed as YAML) to a config mapping."""
-    if "=" not in item:
-        raise ConfigError(f"override '{item}' must look like key.path=value")
-    key, value = item.split("=", 1)
-    node = raw
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override '{item}': '{part}' is not a mapping")
-    node[parts[-1]] = yaml.safe_load(value)
-
-
-def _first_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    return validate_model(CurateConfig, raw, origin)

@@ -4,7 +4,8 @@ local: the engine the flow loaded once samples shard after shard (the default).
 ray:   the pending shards are dealt to N workers (data parallel); each worker is one Ray task
        that loads its own engine once (one vLLM engine per GPU, or per `gpus_per_worker` GPUs
        when the engine is tensor parallel) and stages every shard it finishes, so a crash loses
-       at most one shard per worker. Staging needs the lake folder on storage every node sees.
+       at most one shard per worker. Staging needs the lake folder (a PostgreSQL lake: its
+       data_path) on storage every node sees.
 
     executor: {type: ray, address: "10.0.0.5:6379", workers: 8}
 """
@@ -18,16 +19,16 @@ from typing import Any, Literal
 import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import GenerationBackend
+from flows.shards import Shard, cut_shards, generate_shard
+from schemas.config import StrictModel
 from schemas.errors import ConfigError
 
 
-class ExecutorConfig(BaseModel):
+class ExecutorConfig(StrictModel):
     """The `executor:` key of a curate config."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["local", "ray"] = Field("local", description="local: in-process; ray: shard tasks on Ray")
     address: str | None = Field(None, description="Ray cluster: host:port of `ray start --head`, "
@@ -137,15 +138,6 @@ def engine_spec(kind: str, model: str, seed: int, options: dict | None) -> Engin
     return EngineSpec(kind, model, seed, dict(options or {}))
 
 
-Shard = tuple[tuple[int, ...], list[int]]  # (sample indices still missing, prompt row numbers)
-
-
-def cut_shards(work: dict[tuple, list[int]], shard_size: int) -> list[Shard]:
-    """Pending work {sample indices: rows} cut into shards of at most shard_size prompts."""
-    return [(tuple(indices), rows[start:start + shard_size])
-            for indices, rows in work.items() for start in range(0, len(rows), shard_size)]
-
-
 def assign_shards(shards: list[Shard], workers: int) -> list[list[Shard]]:
     """Deal shards to at most `workers` workers, balancing samples (largest first, least loaded)."""
     if workers < 1:
@@ -187,8 +179,6 @@ def localize(prompts: pa.Table, group: list[Shard]) -> tuple[pa.Table, list[Shar
 def generate_on_worker(spec: EngineSpec, prompts: pa.Table, shards: list[Shard], cfg,
                        sampling, stage) -> pa.Table:
     """One data-parallel worker: load the engine once, sample and stage each of its shards."""
-    from flows.generation import generate_shard
-
     backend = spec.load()
     try:
         tables = [generate_shard.fn(backend, prompts.take(rows), cfg, sampling, list(indices), stage,

@@ -4,8 +4,6 @@ Shards are staged as Parquet the moment the engine returns them (flows/staging.p
 run regenerates only the shards it had not finished.
 """
 
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
@@ -13,47 +11,18 @@ from prefect.cache_policies import NO_CACHE
 
 from curation import generate, verifiers
 from curation.backends.base import Sampling
-from flows.executor import cut_shards, generate_parallel
+from flows.executor import generate_parallel
 from flows.progress import stage_bar
+from flows.shards import cut_shards, generate_shard
 from flows.staging import GenerationStage
 from schemas.ids import content_id
 from schemas.lake import Lake
 from schemas.lake_sql import literal
 
 
-def workdir(lake: Lake) -> Path:
-    """A local folder for the run lock and generation staging of this lake."""
-    return Path(getattr(lake, "workdir", None) or lake.location)
-
-
 def staging_for(lake: Lake, model: str, sampling: Sampling) -> GenerationStage:
     """The staging folder of one (model, sampling) combination."""
-    return GenerationStage(workdir(lake), content_id(model, sampling.record()))
-
-
-@task(name="generate", cache_policy=NO_CACHE)
-def generate_shard(backend, prompts: pa.Table, cfg, sampling: Sampling,
-                   indices: list[int], stage: GenerationStage, advance) -> pa.Table:
-    """Sample one shard and stage it at once, so a crash loses at most this shard."""
-    runs = contiguous_runs(indices)
-    tables = [generate.generate_table(backend, prompts, cfg.prompt_format, sampling,
-                                      sample_indices=run, shard_size=cfg.shard_size,
-                                      progress=(lambda n: advance(n)) if run is runs[-1] else None)
-              for run in runs]
-    table = pa.concat_tables(tables)
-    stage.write(table)
-    return table
-
-
-def contiguous_runs(indices: list[int]) -> list[range]:
-    """[0, 1, 2, 5] -> [range(0, 3), range(5, 6)]: the backend samples a range of indices at once."""
-    runs: list[range] = []
-    for i in sorted(indices):
-        if runs and runs[-1].stop == i:
-            runs[-1] = range(runs[-1].start, i + 1)
-        else:
-            runs.append(range(i, i + 1))
-    return runs
+    return GenerationStage(lake.workdir, content_id(model, sampling.record()))
 
 
 def pending_work(prompts: pa.Table, model: str, sampling: Sampling, have: set[str]) -> dict:

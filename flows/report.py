@@ -14,31 +14,18 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.report_plots import PLOTS, NothingToPlot, png_bytes
-from flows.report_queries import PANEL_QUERIES, ReportData, fetch_report_data
+from flows.report_panels import PANELS, PanelSpec
+from flows.report_plots import NothingToPlot, png_bytes
+from flows.report_queries import ReportData, fetch_report_data
 from schemas.errors import InputError
 from schemas.lake import Lake
-
-PANEL_TEXT = {
-    "pass_rates": ("Pass rate per task",
-                   "Share of k samples judged correct, per prompt; RL keeps 0 < pass < 1."),
-    "difficulty": ("Difficulty by source", "Prompts per difficulty bucket, easiest bucket first."),
-    "lengths": ("Response length vs correctness", "Token counts of correct and incorrect generations."),
-    "skills": ("Skill coverage and missing skills", "Prompts per skill; skills the policy fails most."),
-    "splits": ("Splits", "Latest version of each split and the mix of rows by kind."),
-    "filter_losses": ("Filter and dedup losses", "Rows dropped, by step and reason (table filter_log)."),
-    "train_metrics": ("Training curves", "Metrics logged by training runs (table train_metrics)."),
-    "loop_rounds": ("Loop rounds", "Scores per round of warmstart loop (table loop_rounds)."),
-}
-# Panels that also show their rows as a table under the figure.
-TABLE_ROWS = {"splits": 50, "filter_losses": 30, "skills": 20}
 
 
 @dataclass
 class Panel:
-    """One section of the page: a figure (PNG bytes) and rows, or a note saying why not."""
+    """One drawn section of the page: a figure (PNG bytes) and rows, or a note saying why not."""
 
-    key: str
+    spec: PanelSpec
     png: bytes | None = None
     note: str | None = None
     rows: pa.Table | None = None
@@ -56,17 +43,17 @@ class Report:
 def build_panels(data: ReportData) -> list[Panel]:
     """Draw every panel that has rows; the others carry their note."""
     panels = []
-    for query in PANEL_QUERIES:
-        rows = data.panels.get(query.key)
+    for spec in PANELS:
+        rows = data.panels.get(spec.key)
         if rows is None:
-            panels.append(Panel(query.key, note=data.missing.get(query.key, "no data")))
+            panels.append(Panel(spec, note=data.missing.get(spec.key, "no data")))
             continue
         try:
-            figure = PLOTS[query.key](rows)
+            figure = spec.plot(rows)
         except NothingToPlot as exc:
-            panels.append(Panel(query.key, note=str(exc)))
+            panels.append(Panel(spec, note=str(exc)))
             continue
-        panels.append(Panel(query.key, png=png_bytes(figure), rows=rows))
+        panels.append(Panel(spec, png=png_bytes(figure), rows=rows))
     return panels
 
 
@@ -75,15 +62,15 @@ def write_report(lake: Lake, out_dir: str | Path) -> Report:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError("report output must be a directory, not a file", path=out)
-    data = fetch_report_data(lake)
+    data = fetch_report_data(lake, PANELS)
     panels = build_panels(data)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out / "index.html")
     for panel in panels:
-        png_path = out / f"{panel.key}.png"
+        png_path = out / f"{panel.spec.key}.png"
         if panel.png is None:
             png_path.unlink(missing_ok=True)  # a stale figure from an earlier run would mislead
-            report.skipped[panel.key] = panel.note
+            report.skipped[panel.spec.key] = panel.note
         else:
             png_path.write_bytes(panel.png)
             report.pngs.append(png_path)
@@ -116,15 +103,15 @@ td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
 
 
 def _section(panel: Panel) -> str:
-    title, description = PANEL_TEXT[panel.key]
-    head = f'<section id="{panel.key}"><h2>{html.escape(title)}</h2><p>{html.escape(description)}</p>'
+    spec = panel.spec
+    head = f'<section id="{spec.key}"><h2>{html.escape(spec.title)}</h2><p>{html.escape(spec.text)}</p>'
     if panel.png is None:
         return f'{head}<p class="note">Skipped: {html.escape(panel.note or "no data")}.</p></section>'
     image = base64.b64encode(panel.png).decode("ascii")
-    body = (f'<img src="data:image/png;base64,{image}" alt="{html.escape(title)}">'
-            f'<p class="meta"><a href="{panel.key}.png">{panel.key}.png</a></p>')
-    if panel.key in TABLE_ROWS and panel.rows is not None:
-        body += html_table(panel.rows, TABLE_ROWS[panel.key])
+    body = (f'<img src="data:image/png;base64,{image}" alt="{html.escape(spec.title)}">'
+            f'<p class="meta"><a href="{spec.key}.png">{spec.key}.png</a></p>')
+    if spec.table_rows and panel.rows is not None:
+        body += html_table(panel.rows, spec.table_rows)
     return f"{head}{body}</section>"
 
 

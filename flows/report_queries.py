@@ -1,10 +1,13 @@
 """The report's lake queries: SQL built by small functions, aggregated in the lake, run read-only.
 
-Each panel names the tables it needs; a panel whose table is absent (e.g. `loop_rounds` before
-the first loop) or empty is skipped with a note instead of failing the report.
+Each panel (flows/report_panels.py) names the tables it needs; a panel whose table is absent
+(e.g. `loop_rounds` before the first loop) or empty is skipped with a note instead of failing
+the report.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -12,14 +15,14 @@ from schemas.lake import Lake
 from schemas.lake_sql import literal, quote
 
 
-@dataclass(frozen=True)
-class PanelQuery:
-    """One panel's data: tables that must have rows, tables that need only exist, and its SQL."""
+class PanelQuery(Protocol):
+    """What fetching needs of a panel: its key, tables that must have rows, tables that need only
+    exist, and its SQL."""
 
     key: str
     tables: tuple[str, ...]
+    optional: tuple[str, ...]
     sql: str
-    optional: tuple[str, ...] = ()
 
 
 def pass_rates_sql() -> str:
@@ -55,6 +58,14 @@ def skills_sql() -> str:
             "LEFT JOIN prompt_stats AS s USING (prompt_id) GROUP BY ALL ORDER BY n_prompts DESC, name")
 
 
+def skill_mix_sql() -> str:
+    """The latest curate run's SFT skill mix before and after STAT-Sel, per skill."""
+    return ("SELECT coalesce(name, skill_id) AS name, missing, n_before, n_after, share_before, share_after "
+            "FROM skill_mix WHERE run_id = (SELECT m.run_id FROM skill_mix AS m LEFT JOIN runs AS r USING (run_id) "
+            "ORDER BY r.started DESC NULLS LAST, m.run_id DESC LIMIT 1) "
+            "ORDER BY missing DESC, share_after DESC, name")
+
+
 def splits_sql() -> str:
     """The latest version of every split: name, kind, rows."""
     return ("SELECT split_name, version, kind, table_name, n_rows FROM splits "
@@ -84,18 +95,6 @@ def table_counts_sql(tables: list[str]) -> str:
     return " UNION ALL ".join(parts) + " ORDER BY table_name"
 
 
-PANEL_QUERIES = [
-    PanelQuery("pass_rates", ("prompt_stats", "prompts"), pass_rates_sql()),
-    PanelQuery("difficulty", ("prompt_stats", "prompts"), difficulty_sql()),
-    PanelQuery("lengths", ("generations", "verdicts"), lengths_sql()),
-    PanelQuery("skills", ("skills", "prompt_skills"), skills_sql(), optional=("prompt_stats",)),
-    PanelQuery("splits", ("splits",), splits_sql()),
-    PanelQuery("filter_losses", ("filter_log",), filter_losses_sql()),
-    PanelQuery("train_metrics", ("train_metrics",), train_metrics_sql()),
-    PanelQuery("loop_rounds", ("loop_rounds",), loop_rounds_sql()),
-]
-
-
 @dataclass
 class ReportData:
     """What the lake holds: row counts per table, and each panel's rows or the reason it has none."""
@@ -106,22 +105,22 @@ class ReportData:
     missing: dict[str, str]
 
 
-def fetch_report_data(lake: Lake) -> ReportData:
+def fetch_report_data(lake: Lake, panels: Sequence[PanelQuery]) -> ReportData:
     """Run every panel query whose tables exist (two lake connections in all); note why others are out."""
     names, latest = lake.query_many([
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' ORDER BY table_name",
         "SELECT max(snapshot_id) AS version FROM ducklake_snapshots('lake')"])
     names = names.column("table_name").to_pylist()
-    present = [p for p in PANEL_QUERIES if all(t in names for t in p.tables + p.optional)]
+    present = [p for p in panels if all(t in names for t in p.tables + p.optional)]
     if not names:  # a catalog with no tables yet
         return ReportData(latest.column("version")[0].as_py(), {}, {},
-                          {p.key: "the lake has no tables yet" for p in PANEL_QUERIES})
+                          {p.key: "the lake has no tables yet" for p in panels})
     counts_table, *results = lake.query_many([table_counts_sql(names)] + [p.sql for p in present])
     counts = dict(zip(counts_table.column("table_name").to_pylist(),
                       counts_table.column("n_rows").to_pylist()))
     rows_of = dict(zip([p.key for p in present], results))
-    panels, missing = {}, {}
-    for panel in PANEL_QUERIES:
+    drawn, missing = {}, {}
+    for panel in panels:
         absent = [t for t in panel.tables + panel.optional if t not in counts]
         empty = [t for t in panel.tables if counts.get(t) == 0]
         if absent:
@@ -131,8 +130,8 @@ def fetch_report_data(lake: Lake) -> ReportData:
         elif rows_of[panel.key].num_rows == 0:
             missing[panel.key] = f"no rows join across {', '.join(panel.tables)}"
         else:
-            panels[panel.key] = rows_of[panel.key]
-    return ReportData(latest.column("version")[0].as_py(), counts, panels, missing)
+            drawn[panel.key] = rows_of[panel.key]
+    return ReportData(latest.column("version")[0].as_py(), counts, drawn, missing)
 
 
 def _tables(names: list[str]) -> str:

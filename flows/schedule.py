@@ -16,6 +16,7 @@ from pathlib import Path
 from flows.deployed import TRAIN_FLOW, parse_train_args, train_argv
 from flows.server import check_api
 from schemas.errors import ConfigError, LakeError
+from schemas.lake_location import is_postgres_url, mask_urls, public_location
 
 POOL = "warmstart"
 TAG = "warmstart"
@@ -90,7 +91,8 @@ def register_curate(config_path: str | Path, api: str, *, overrides: list[str] |
 
     schedule = schedule_kwargs(cron, interval, timezone)
     load_config(config_path, overrides)  # a bad config registers nothing
-    parameters = {"config_path": str(Path(config_path).resolve()), "overrides": list(overrides or [])}
+    parameters = {"config_path": str(Path(config_path).resolve()),
+                  "overrides": [mask_urls(item) for item in overrides or []]}  # e.g. lake=postgres://...
     return apply(curate_from_config, name or Path(config_path).stem, api, parameters=parameters, tags=[],
                  **schedule)
 
@@ -112,17 +114,20 @@ def register_train(kind: str, split: str, lake: str, api: str, *, args: str = ""
 
 
 def absolute_lake(lake: str) -> str:
-    """A lake directory as an absolute path (the worker may run elsewhere); URLs unchanged."""
-    return lake if "://" in str(lake) else str(Path(lake).resolve())
+    """A lake directory as an absolute path (the worker may run elsewhere); a URL with its password
+    masked: Prefect stores parameters, so the worker reads the password from PGPASSWORD or ~/.pgpass."""
+    return public_location(lake) if is_postgres_url(lake) else str(Path(lake).resolve())
 
 
 def latest_split_version(lake, split: str) -> int | None:
-    """The newest version of `split` in the lake (None without a lake or such a split)."""
+    """The newest version of `split` (or of its DMT stage 2) in the lake (None without a lake or such a split)."""
     from schemas.lake import MissingLakeError
     from schemas.lake_sql import literal
+    from schemas.split_registry import stage_split
 
+    names = ", ".join(literal(n) for n in (split, stage_split(split, 2)))
     try:
-        rows = lake.query(f"SELECT max(version) AS v FROM splits WHERE split_name = {literal(split)}")
+        rows = lake.query(f"SELECT max(version) AS v FROM splits WHERE split_name IN ({names})")
     except MissingLakeError:
         return None
     except LakeError as exc:

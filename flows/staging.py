@@ -1,4 +1,5 @@
-"""Generation shards staged as Parquet beside the lake, so a killed run resumes without regenerating.
+"""Generation shards staged as Parquet in the lake's workdir (a local lake's folder, or a shared
+lake's data_path), so a killed run resumes without regenerating.
 
 A shard file is written atomically (temp name, then rename) as soon as the engine returns it;
 the flow commits all staged shards in one snapshot and then clears the folder.
@@ -15,8 +16,8 @@ import pyarrow.parquet as pq
 class GenerationStage:
     """The staging folder for one (model, sampling) combination of one lake."""
 
-    def __init__(self, lake_dir: Path, key: str):
-        self.folder = lake_dir / "staging" / key
+    def __init__(self, workdir: Path, key: str):
+        self.folder = workdir / "staging" / key
 
     def write(self, table: pa.Table) -> None:
         """Persist one finished shard."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from schemas import lake_sql
+from schemas import lake_sql, shared_path
 from schemas.errors import LakeError
 from schemas.lake_location import (LakeLocation, ducklake_extension_path, parse_location,
                                    postgres_extension_path)
@@ -22,6 +22,8 @@ from schemas.tables import TABLES
 from schemas.validate import conform, last_per_key
 
 _LOCK_WAIT_S = 30.0
+# PostgreSQL catalogs this process has opened: they exist, so a write need not check for a new one
+_KNOWN_CATALOGS: set[str] = set()
 
 
 class MissingLakeError(LakeError):
@@ -39,9 +41,16 @@ class Lake:
 
     def __init__(self, location: str | Path):
         self.where: LakeLocation = parse_location(location)
-        self.location = self.where.local_dir or str(location)
+        # a URL's password stays in self.where: the location is safe to print, store and pass on
+        self.location = self.where.local_dir or self.where.display
         self.catalog = Path(self.where.catalog) if self.where.local_dir else self.where.catalog
         self.data_path = self.where.data_path
+
+    @property
+    def workdir(self) -> Path:
+        """Where runs stage their work (generation shards): the lake directory, or a folder in
+        the shared data_path that every host of a PostgreSQL lake sees."""
+        return self.where.local_dir or self.data_path / ".warmstart"
 
     def __repr__(self) -> str:
         return f"Lake({self.where.display!r})"
@@ -64,12 +73,7 @@ class Lake:
         """
         if not write and not self.where.is_postgres and not self.exists():
             raise MissingLakeError(f"no lake at {self.where.display} (run `warmstart run CONFIG` first)")
-        if write:
-            try:
-                self.data_path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LakeError(f"cannot create the lake's data path {self.data_path}: "
-                                f"{exc.strerror or exc}") from exc
+        new_catalog = write and self._prepare_data_path()
         # The extension files come from our own pinned wheels; skipping their signature check
         # saves ~0.2 s per connection.
         con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
@@ -78,10 +82,30 @@ class Lake:
             if self.where.is_postgres:
                 con.execute(f"LOAD {lake_sql.literal(postgres_extension_path())}")
             self._attach(con, read_only=not write, version=version)
+            if new_catalog:
+                shared_path.claim(self.where)
+            if self.where.is_postgres:
+                _KNOWN_CATALOGS.add(self.where.display)
             con.execute("USE lake")
             yield con
         finally:
             con.close()
+
+    def _prepare_data_path(self) -> bool:
+        """Before a write: a local lake's data path is created; a shared one must exist, and a new
+        catalog's must be unclaimed. Returns whether the write creates a PostgreSQL catalog."""
+        if not self.where.is_postgres:
+            try:
+                self.data_path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LakeError(f"cannot create the lake's data path {self.data_path}: "
+                                f"{exc.strerror or exc}") from exc
+            return False
+        shared_path.check_reachable(self.where)
+        if self.where.display in _KNOWN_CATALOGS or self.exists():
+            return False
+        shared_path.check_unclaimed(self.where)
+        return True
 
     def _attach(self, con, *, read_only: bool, version: int | None) -> None:
         sql = lake_sql.attach(self.where.catalog, str(self.data_path) + "/",
@@ -99,7 +123,7 @@ class Lake:
                     raise LakeError(f"lake {self.where.display} is busy (another process is "
                                     "writing); try again shortly") from exc
                 if _is_connection_error(exc):
-                    raise LakeError(_connection_error(self.where, exc)) from exc
+                    raise LakeError(connection_error(self.where, exc)) from exc
                 if read_only and "creating a new ducklake is explicitly disabled" in str(exc).lower():
                     raise MissingLakeError(f"no lake at {self.where.display} "
                                            "(run `warmstart run CONFIG` first)") from exc
@@ -242,10 +266,11 @@ def _is_connection_error(exc: Exception) -> bool:
     return "unable to connect to postgres" in str(exc).lower()
 
 
-def _connection_error(where: LakeLocation, exc: Exception) -> str:
-    """One line naming the lake and libpq's reason (refused, bad password, ...), password scrubbed."""
+def connection_error(where: LakeLocation, exc: Exception) -> str:
+    """One line naming the lake and libpq's reason (refused, bad password, ...), password scrubbed;
+    for DuckDB's and psycopg's connection errors alike."""
     text = where.redact(str(exc))
-    found = re.search(r'Unable to connect to Postgres at "[^"]*":\s*(.*)', text, re.S)
+    found = re.search(r'(?:Unable to connect to Postgres at "[^"]*":|^connection failed:)\s*(.*)', text, re.S)
     reason = " ".join((found.group(1) if found else text).split())
     if re.search(r'database ".*" does not exist', reason):
         reason += " (create it once with `createdb`; warmstart creates the tables)"

@@ -76,9 +76,22 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     _spec("curriculum_schedule", ["stage", "prompt_id"],
           ("stage", I), ("prompt_id", S), ("home_stage", I), ("retrospective", B), ("pass_rate", F),
           ("run_id", S)),
+    _spec("step_values", ["generation_id", "prefix_steps"],
+          ("prompt_id", S), ("generation_id", S), ("prefix_steps", I), ("n_steps", I), ("prefix_chars", I),
+          ("prefix_hash", S), ("n_rollouts", I), ("n_correct", I), ("value", F), ("divergence", B), ("run_id", S)),
     _spec("skill_profile", ["skill_id", "model"],
           ("skill_id", S), ("name", S), ("model", S), ("n_prompts", I), ("n_samples", I), ("n_failures", I),
           ("pass_rate", F), ("ci_low", F), ("ci_high", F), ("deficit", F), ("missing", B), ("run_id", S)),
+    # The difficulty ledger: each sample of a policy counted once (by generation id), and per
+    # (prompt, policy fingerprint) the successes and attempts pooled over every run that sampled it.
+    _spec("difficulty_samples", ["policy", "generation_id"],
+          ("policy", S), ("generation_id", S), ("prompt_id", S), ("correct", B), ("run_id", S)),
+    _spec("difficulty", ["prompt_id", "policy"],
+          ("prompt_id", S), ("policy", S), ("model", S), ("attempts", I), ("successes", I), ("pass_rate", F),
+          ("ci_low", F), ("ci_high", F), ("run_ids", pa.list_(S)), ("updated_at", TS), ("run_id", S)),
+    _spec("skill_mix", ["run_id", "table_name", "skill_id"],
+          ("table_name", S), ("skill_id", S), ("name", S), ("missing", B), ("n_before", I), ("n_after", I),
+          ("share_before", F), ("share_after", F), ("run_id", S)),
     # The closed loop: one row per round (what it curated, trained and scored) and its eval scores.
     _spec("loop_rounds", ["loop_id", "round"],
           ("loop_id", S), ("round", I), ("status", S), ("policy_in", S), ("curate_run_id", S),

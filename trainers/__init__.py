@@ -1,1 +1,1 @@
-"""SFT, DPO and GRPO trainers: short recipes over shared collation, losses and loop."""
+"""SFT, DPO and GRPO trainers (trainers/registry.py): short recipes over shared collation, losses and `fit`."""

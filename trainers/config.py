@@ -1,31 +1,31 @@
-"""Trainer configs: one pydantic model per trainer, read from YAML, then overridden by CLI flags.
+"""Trainer configs: the options every trainer shares (each trainer's own config subclasses
+TrainConfig in its recipe module), read from YAML, then overridden by values and `--set` items.
 
-    cfg = load_config("sft", "configs/train_sft.yaml", {"max_steps": 20})
+    cfg = load_config("sft", "configs/train_sft.yaml", {"max_steps": 20}, ["lora.r=8"])
 """
 
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from schemas.config import StrictModel, apply_overrides, read_yaml, validate_model
 from schemas.errors import ConfigError
+from trainers.registry import trainer_spec
 
 
-class LoraOptions(BaseModel):
+class LoraOptions(StrictModel):
     """Low-rank adapters (needs the `lora` extra: peft); the saved checkpoint is merged."""
 
-    model_config = ConfigDict(extra="forbid")
     r: int = Field(16, ge=1, le=1024, description="adapter rank")
     alpha: int = Field(32, ge=1, description="scaling numerator (lora_alpha)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
     target_modules: list[str] | str = Field("all-linear", description="module names or 'all-linear'")
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(StrictModel):
     """Options every trainer shares: data, model, device, optimisation, evaluation, saving."""
 
-    model_config = ConfigDict(extra="forbid")
     split: str | None = Field(None, description="lake split to train on (see `warmstart splits`)")
     version: int | None = Field(None, ge=0, description="split version; latest when unset")
     data: str | None = Field(None, description="exported Parquet/JSONL file or directory instead of a lake split")
@@ -69,73 +69,17 @@ class TrainConfig(BaseModel):
         return self
 
 
-class SFTConfig(TrainConfig):
-    """Supervised fine-tuning on `sft` splits (messages)."""
-
-    packing: bool = Field(True, description="padding-free packing of each micro-batch into one row")
-    assistant_only_loss: bool = Field(True, description="loss on assistant tokens only")
-
-
-class DPOConfig(TrainConfig):
-    """Direct preference optimisation on `preference` splits (prompt, chosen, rejected)."""
-
-    learning_rate: float = Field(1e-6, gt=0, le=1, description="peak AdamW learning rate")
-    beta: float = Field(0.1, gt=0, description="strength of the implicit KL to the reference")
-    loss_type: Literal["sigmoid", "ipo"] = Field("sigmoid", description="DPO (sigmoid) or IPO loss")
-    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="conservative-DPO label noise (sigmoid)")
-    packing: bool = Field(True, description="padding-free packing of chosen and rejected sequences")
-
-
-class GRPOConfig(TrainConfig):
-    """Group relative policy optimisation on `rl` splits (prompt, answer, verifier)."""
-
-    learning_rate: float = Field(1e-6, gt=0, le=1, description="peak AdamW learning rate")
-    batch_size: int = Field(4, ge=1, le=65536, description="prompts per micro-batch (each sampled G times)")
-    num_generations: int = Field(8, ge=2, le=1024, description="G: samples per prompt")
-    max_new_tokens: int = Field(256, ge=1, description="longest sampled completion")
-    temperature: float = Field(1.0, gt=0, description="sampling temperature (also divides the trained logits)")
-    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling")
-    epsilon: float = Field(0.2, gt=0, lt=1, description="lower clip of the probability ratio")
-    epsilon_high: float | None = Field(None, gt=0, description="upper clip; unset: epsilon")
-    beta: float = Field(0.0, ge=0, description="KL to the reference model (0: no reference kept)")
-    loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = Field("dapo", description="token aggregation")
-    scale_rewards: Literal["group", "batch", "none"] = Field("group", description="advantage std scaling")
-    filter_zero_variance: bool = Field(True, description="drop groups whose samples all got the same reward")
-    length_penalty: float = Field(0.0, ge=0, description="weight of the shorter-is-better reward (Kimi k1.5)")
-    curriculum: bool = Field(True, description="order prompts by curriculum_stage when the split has it")
-    num_iterations: int = Field(1, ge=1, le=16, description="policy updates per batch of rollouts (μ)")
-    rollout_backend: Literal["auto", "transformers", "vllm"] = Field(
-        "auto", description="auto: vLLM on CUDA when installed, else transformers generate")
-    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="vLLM share of accelerator memory")
-
-
-CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "dpo": DPOConfig, "grpo": GRPOConfig}
-
-
-def load_config(trainer: str, path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """The trainer's config from YAML `path` (optional) with `overrides` (unset values skipped)."""
-    if trainer not in CONFIGS:
-        raise ConfigError(f"unknown trainer '{trainer}'; trainers: {', '.join(CONFIGS)}")
-    values = _read_yaml(path) if path else {}
-    named = values.pop("trainer", trainer)
+def load_config(trainer: str, path: str | Path | None = None, values: dict | None = None,
+                overrides: list[str] | None = None) -> TrainConfig:
+    """The trainer's config: YAML `path` (optional), then `values` (None skipped; a mapping merges
+    into the YAML's mapping), then dotted `key.path=value` overrides (as `--set`)."""
+    config_class = trainer_spec(trainer).config_class()
+    raw = read_yaml(path) if path else {}
+    named = raw.pop("trainer", trainer)
     if named != trainer:
         raise ConfigError(f"{path}: config is for trainer '{named}', not '{trainer}'")
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return CONFIGS[trainer](**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path or 'options'}: {problems}") from None
-
-
-def _read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} not found")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of options, got {type(values).__name__}")
-    return values
+    for key, value in (values or {}).items():
+        if value is not None:
+            raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
+    apply_overrides(raw, overrides or [])
+    return validate_model(config_class, raw, path or "options")

@@ -1,8 +1,9 @@
 """Training rows from a lake split or an exported Parquet/JSONL file, checked before any compute.
 
-Each trainer reads one split kind (SPLIT_KINDS): sft -> messages; dpo -> prompt/chosen/rejected;
-grpo -> prompt/answer/verifier (+ metadata JSON, curriculum_stage). A wrong kind, a missing column
-or a null field is an error that names the split, row and field.
+Each trainer reads the split kind its registry entry names (trainers/registry.py): sft ->
+messages; preference -> prompt/chosen/rejected; rl -> prompt/answer/verifier (+ metadata JSON,
+curriculum_stage). A wrong kind, a missing column or a null field is an error that names the
+split, row and field.
 """
 
 import json
@@ -13,11 +14,12 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from curation.rewards import parse_metadata
 from schemas.errors import InputError, SplitError
-from schemas.splits import read_split
+from schemas.split_registry import PLAIN_EXPORT_FORMATS, read_split
 from schemas.tables import ROW_ID, SPLIT_KINDS
+from trainers.registry import trainer_spec
 
-TRAINER_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}
 REQUIRED = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected"),
             "rl": ("prompt", "answer", "verifier")}
 ROLES = {"system", "user", "assistant"}
@@ -37,7 +39,7 @@ class SplitData:
 def load_split(trainer: str, *, lake=None, split: str | None = None, version: int | None = None,
                data: str | Path | None = None) -> SplitData:
     """Rows for `trainer` from lake split `split` (at `version`) or from file/directory `data`."""
-    kind = TRAINER_KIND[trainer]
+    kind = trainer_spec(trainer).split_kind
     if data is not None:
         table, name, found_kind, version, source = _read_export(Path(data))
     elif split:
@@ -73,7 +75,7 @@ def check_rows(table: pa.Table, kind: str, source: str) -> list[dict]:
         if kind == "sft":
             _check_messages(row["messages"], where)
         if kind == "rl":
-            row["metadata"] = _parse_metadata(row.get("metadata"), where)
+            row["metadata"] = parse_metadata(row.get("metadata"), where)
     return rows
 
 
@@ -88,20 +90,6 @@ def _check_messages(messages, where: str) -> None:
         raise InputError(f"{where}: no assistant message to learn from", field="messages")
 
 
-def _parse_metadata(value, where: str) -> dict:
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return value
-    try:
-        parsed = json.loads(value)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{where}: metadata is not JSON ({exc})", field="metadata") from None
-    if not isinstance(parsed, dict):
-        raise InputError(f"{where}: metadata must be a JSON object", field="metadata")
-    return parsed
-
-
 def _guess_kind(columns: list[str]) -> str:
     for kind, needed in (("preference", REQUIRED["preference"]), ("rl", REQUIRED["rl"]), ("sft", REQUIRED["sft"])):
         if all(c in columns for c in needed):
@@ -109,6 +97,23 @@ def _guess_kind(columns: list[str]) -> str:
     if "messages" in columns:
         return "sft"
     return "preference" if "chosen" in columns else ("rl" if "answer" in columns else "unknown")
+
+
+def export_stages(path: str | Path) -> list[Path]:
+    """The two files of a DMT mix exported into one folder (<name>_stage1, <name>_stage2), in
+    stage order; [] for anything else. Other files beside them are an error (which to train?)."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    files = sorted(p for p in path.iterdir() if p.suffix in (".parquet", ".jsonl"))
+    first = [f for f in files if f.stem.endswith("_stage1")]
+    if not first:
+        return []
+    stages = [first[0], first[0].with_name(first[0].stem[:-1] + "2" + first[0].suffix)]
+    if not stages[1].exists() or len(files) != 2:
+        raise SplitError(f"{path}: a DMT export needs exactly <name>_stage1 and <name>_stage2 files; "
+                         f"found {', '.join(f.name for f in files)}")
+    return stages
 
 
 def _read_export(path: Path):
@@ -130,6 +135,9 @@ def _read_export(path: Path):
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: files have different columns ({exc})") from None
     manifest = _manifest(files[0])
+    if manifest.get("format", "parquet") not in PLAIN_EXPORT_FORMATS:
+        raise SplitError(f"{path} was exported with --format {manifest['format']} for another engine; "
+                         f"`warmstart train` reads --format {' or '.join(PLAIN_EXPORT_FORMATS)} exports")
     name = manifest.get("split") or files[0].stem
     return table, name, manifest.get("kind"), manifest.get("version"), str(path)
 

@@ -4,15 +4,27 @@ No second model is kept in memory: before the first update the policy *is* the r
 its log-probs of every chosen and rejected completion are stored and reused.
 """
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 
 from schemas.errors import SplitError
 from trainers.collate import collate, completion_sequence, encode_preference
-from trainers.config import DPOConfig
+from trainers.config import TrainConfig
 from trainers.logprobs import label_logps
-from trainers.loop import autocast
 from trainers.losses import dpo_loss, sequence_logps
-from trainers.sft import epoch_order
+from trainers.recipe import Recipe, autocast
+
+
+class DPOConfig(TrainConfig):
+    """Direct preference optimisation on `preference` splits (prompt, chosen, rejected)."""
+
+    learning_rate: float = Field(1e-6, gt=0, le=1, description="peak AdamW learning rate")
+    beta: float = Field(0.1, gt=0, description="strength of the implicit KL to the reference")
+    loss_type: Literal["sigmoid", "ipo"] = Field("sigmoid", description="DPO (sigmoid) or IPO loss")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="conservative-DPO label noise (sigmoid)")
+    packing: bool = Field(True, description="padding-free packing of chosen and rejected sequences")
 
 
 def encode_pairs(rows: list[dict], tokenizer, cfg: DPOConfig) -> list[dict]:
@@ -22,24 +34,20 @@ def encode_pairs(rows: list[dict], tokenizer, cfg: DPOConfig) -> list[dict]:
     return [p for p in pairs if p["chosen_ids"] and p["rejected_ids"]]
 
 
-class DPORecipe:
+class DPORecipe(Recipe):
     """Sigmoid (DPO) or IPO loss on packed [chosen..., rejected...] batches."""
 
-    updates_per_step = 1
-
     def __init__(self, rows: list[dict], tokenizer, cfg: DPOConfig, eval_rows: list[dict] | None = None):
-        self.cfg, self.pad_id = cfg, tokenizer.pad_token_id
+        super().__init__(rows, tokenizer, cfg, eval_rows)
         self.pairs = encode_pairs(rows, tokenizer, cfg)
         if not self.pairs:
             raise SplitError(f"no preference pair fits max_length={cfg.max_length} with its completions")
         self.eval_pairs = encode_pairs(eval_rows or [], tokenizer, cfg)[:cfg.eval_max_examples]
         self.n_examples = len(self.pairs)
 
-    def order(self, epoch: int) -> list[int]:
-        return epoch_order(self.n_examples, self.cfg.seed, epoch)
-
-    def setup(self, model, device: torch.device, bf16: bool) -> None:
+    def setup(self, model, device: torch.device, bf16: bool, **context) -> None:
         """Store the reference log-probs of every pair (train and eval) before any update."""
+        super().setup(model, device, bf16)
         model.eval()
         with torch.no_grad(), autocast(device, bf16):
             for pairs in (self.pairs, self.eval_pairs):

@@ -2,31 +2,61 @@
 normalise rewards within each group, and take clipped policy-gradient steps.
 
 Options from the papers: dynamic filtering of zero-variance groups (DAPO), a shorter-is-better
-length reward (Kimi k1.5 / fast-math), curriculum order by `curriculum_stage`, an optional KL
-to the reference (beta; a frozen copy is kept only when beta > 0).
+length reward (Kimi k1.5 / fast-math), curriculum order by `curriculum_stage` with
+difficulty-aware retrospective sampling of earlier stages' hard prompts (QwenLong-L1,
+trainers/retrospective.py), an optional KL to the reference (beta; a frozen copy is kept only
+when beta > 0).
 """
 
 import copy
 from contextlib import nullcontext
+from typing import Literal
 
 import torch
+from pydantic import Field
 
 from curation.verifiers import verify
 from schemas.errors import SplitError
 from trainers.collate import completion_sequence, collate, encode_prompt, per_sequence
-from trainers.config import GRPOConfig
+from trainers.config import TrainConfig
 from trainers.logprobs import label_logps
-from trainers.loop import autocast
 from trainers.losses import group_advantages, grpo_loss, length_penalty, zero_variance_groups
-from trainers.sft import epoch_order
+from trainers.recipe import Recipe, autocast, epoch_order
+from trainers.retrospective import RetrospectivePlan
+from trainers.rollout import make_sampler
 
 
-class GRPORecipe:
+class GRPOConfig(TrainConfig):
+    """Group relative policy optimisation on `rl` splits (prompt, answer, verifier)."""
+
+    learning_rate: float = Field(1e-6, gt=0, le=1, description="peak AdamW learning rate")
+    batch_size: int = Field(4, ge=1, le=65536, description="prompts per micro-batch (each sampled G times)")
+    num_generations: int = Field(8, ge=2, le=1024, description="G: samples per prompt")
+    max_new_tokens: int = Field(256, ge=1, description="longest sampled completion")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature (also divides the trained logits)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling")
+    epsilon: float = Field(0.2, gt=0, lt=1, description="lower clip of the probability ratio")
+    epsilon_high: float | None = Field(None, gt=0, description="upper clip; unset: epsilon")
+    beta: float = Field(0.0, ge=0, description="KL to the reference model (0: no reference kept)")
+    loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = Field("dapo", description="token aggregation")
+    scale_rewards: Literal["group", "batch", "none"] = Field("group", description="advantage std scaling")
+    filter_zero_variance: bool = Field(True, description="drop groups whose samples all got the same reward")
+    length_penalty: float = Field(0.0, ge=0, description="weight of the shorter-is-better reward (Kimi k1.5)")
+    curriculum: bool = Field(True, description="order prompts by curriculum_stage when the split has it")
+    retrospective: bool = Field(
+        True, description="with curriculum: each stage also replays earlier stages' prompts, as many as the "
+                          "split's replay_stages ask, drawn by the difficulty this run's rollouts measure")
+    num_iterations: int = Field(1, ge=1, le=16, description="policy updates per batch of rollouts (μ)")
+    rollout_backend: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="auto: vLLM on CUDA when installed, else transformers generate")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="vLLM share of accelerator memory")
+
+
+class GRPORecipe(Recipe):
     """One step = rollouts for batch_size x grad_accum prompts, then `num_iterations` updates."""
 
-    def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, sampler=None, *,
-                 eval_rows: list[dict] | None = None, verify_fn=verify):
-        self.cfg, self.sampler, self.verify_fn, self.pad_id = cfg, sampler, verify_fn, tokenizer.pad_token_id
+    def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, eval_rows: list[dict] | None = None):
+        super().__init__(rows, tokenizer, cfg, eval_rows)
         encoded = [(row, encode_prompt(tokenizer, row["prompt"])) for row in rows]
         kept = [(row, ids) for row, ids in encoded if len(ids) < cfg.max_length]
         if not kept:
@@ -35,11 +65,21 @@ class GRPORecipe:
         self.dropped = len(rows) - len(kept)
         self.eval_rows = (eval_rows or [])[:cfg.eval_max_examples]
         self.eval_prompts = [encode_prompt(tokenizer, r["prompt"]) for r in self.eval_rows]
-        self.n_examples, self.updates_per_step = len(self.rows), cfg.num_iterations
-        self.ref_model, self.device, self.bf16 = None, None, False
+        self.plan = RetrospectivePlan.from_rows(self.rows, cfg.seed) \
+            if cfg.curriculum and cfg.retrospective else None
+        self.n_examples = self.plan.n_slots if self.plan else len(self.rows)
+        self.updates_per_step = cfg.num_iterations
+        self.sampler, self.ref_model = None, None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
 
     def order(self, epoch: int) -> list[int]:
-        """A seeded shuffle; with curriculum, stable-sorted by stage (random within a stage)."""
+        """A seeded shuffle; with curriculum, stable-sorted by stage (random within a stage); with a
+        retrospective plan, its slots (each stage's prompts and replays of earlier ones)."""
+        if self.plan is not None:
+            return self.plan.order(epoch)
         order = epoch_order(self.n_examples, self.cfg.seed, epoch)
         stages = [row.get("curriculum_stage") for row in self.rows]
         if self.cfg.curriculum and any(s is not None for s in stages):
@@ -47,9 +87,16 @@ class GRPORecipe:
             order.sort(key=lambda i: last if stages[i] is None else stages[i])
         return order
 
-    def setup(self, model, device: torch.device, bf16: bool) -> None:
-        """Keep a frozen reference only when the KL term is on (beta > 0)."""
-        self.device, self.bf16 = device, bf16
+    def prompt_index(self, slot: int) -> int:
+        """The row an order() entry trains (a replay slot's row is drawn when its stage starts)."""
+        return self.plan.prompt(slot) if self.plan is not None else slot
+
+    def setup(self, model, device: torch.device, bf16: bool, *, model_path=None, sampler=None, **context) -> None:
+        """Start the sampler (`sampler` from the context, else one for cfg.rollout_backend over
+        `model_path`); keep a frozen reference only when the KL term is on (beta > 0)."""
+        super().setup(model, device, bf16)
+        self.sampler = sampler or make_sampler(self.cfg.rollout_backend, model_path=model_path,
+                                               tokenizer=self.tokenizer, device=device, cfg=self.cfg, bf16=bf16)
         if self.cfg.beta > 0 and not hasattr(model, "disable_adapter"):
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
 
@@ -58,17 +105,20 @@ class GRPORecipe:
         rewards, correct = [], []
         for index, completion in enumerate(completions):
             row = rows[index // group]
-            verdict = self.verify_fn(row["verifier"], completion.text, row.get("answer"), row["metadata"],
-                                     question=row["prompt"])
+            verdict = verify(row["verifier"], completion.text, row.get("answer"), row["metadata"],
+                             question=row["prompt"])
             rewards.append(float(verdict.score))
             correct.append(bool(verdict.correct))
         return torch.tensor(rewards), torch.tensor(correct)
 
     def prepare(self, model, micro_batches: list[list[int]]):
         cfg, g = self.cfg, self.cfg.num_generations
-        indices = [i for micro in micro_batches for i in micro]
+        indices = [self.prompt_index(slot) for micro in micro_batches for slot in micro]
         completions = self.sampler.generate(model, [self.prompts[i] for i in indices], g)
         rewards, correct = self.score([self.rows[i] for i in indices], completions, g)
+        if self.plan is not None:  # what the rollouts measured decides the next stages' replays
+            for k, i in enumerate(indices):
+                self.plan.observe(i, float(correct[k * g:(k + 1) * g].float().mean()))
         lengths = torch.tensor([len(c.ids) for c in completions])
         shaped = rewards + cfg.length_penalty * length_penalty(lengths, correct, g) if cfg.length_penalty else rewards
         advantages = group_advantages(shaped, g, scale=cfg.scale_rewards)

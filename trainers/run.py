@@ -18,7 +18,9 @@ from schemas.errors import ConfigError, DeviceError, ModelError
 from trainers.checkpoint import checkpoint_meta, list_checkpoints, save_final
 from trainers.config import TrainConfig
 from trainers.data import SplitData, load_split
-from trainers.loop import MetricsCallback, train_loop
+from trainers.fit import MetricsCallback, fit
+from trainers.recipe import Recipe
+from trainers.registry import trainer_spec
 
 CHECKPOINTS = Path("checkpoints")
 
@@ -37,7 +39,7 @@ class PreparedRun:
     tokenizer: object
     out_dir: Path
     lineage: dict = field(default_factory=dict)
-    recipe: object = None
+    recipe: Recipe | None = None
 
 
 @dataclass
@@ -165,19 +167,11 @@ def prepare_run(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str) -> Pr
     return prepared
 
 
-def make_recipe(prepared: PreparedRun):
-    """The trainer's recipe over the prepared rows (GRPO's sampler is attached by `execute`)."""
-    from trainers.dpo import DPORecipe
-    from trainers.grpo import GRPORecipe
-    from trainers.sft import SFTRecipe
-
+def make_recipe(prepared: PreparedRun) -> Recipe:
+    """The registered trainer's recipe over the prepared rows."""
     p = prepared
     eval_rows = p.eval_data.rows if p.eval_data else None
-    if p.trainer == "sft":
-        return SFTRecipe(p.data.rows, p.tokenizer, p.cfg, eval_rows)
-    if p.trainer == "dpo":
-        return DPORecipe(p.data.rows, p.tokenizer, p.cfg, eval_rows)
-    return GRPORecipe(p.data.rows, p.tokenizer, p.cfg, None, eval_rows=eval_rows)
+    return trainer_spec(p.trainer).recipe_class()(p.data.rows, p.tokenizer, p.cfg, eval_rows)
 
 
 def seed_everything(seed: int) -> None:
@@ -190,32 +184,27 @@ def seed_everything(seed: int) -> None:
 
 
 def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback | None = None,
-            sampler=None) -> TrainResult:
-    """Train, save the final checkpoint with its lineage, and return the result."""
+            **context) -> TrainResult:
+    """Train, save the final checkpoint with its lineage, and return the result. `context`
+    reaches the recipe's `setup` (e.g. GRPO's `sampler`), beside `model_path`."""
     p, started = prepared, time.perf_counter()
     seed_everything(p.cfg.seed)
     model = load_model(p.model_path, p.cfg, p.device, p.bf16)
     recipe = p.recipe
-    if p.trainer == "grpo":
-        from trainers.rollout import make_sampler
-
-        recipe.sampler = sampler or make_sampler(p.cfg.rollout_backend, model_path=p.model_path,
-                                                 tokenizer=p.tokenizer, device=p.device, cfg=p.cfg, bf16=p.bf16)
-    if hasattr(recipe, "setup"):
-        recipe.setup(model, p.device, p.bf16)
+    recipe.setup(model, p.device, p.bf16, model_path=p.model_path, **context)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
-    loop = train_loop(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
-                      meta=meta, on_metrics=on_metrics)
-    lineage = {**p.lineage, "run_id": run_id, "steps": loop.steps, "rows_used": recipe.n_examples,
-               "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from")}
+    fitted = fit(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
+                 meta=meta, on_metrics=on_metrics)
+    lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_rows,
+               "rows_skipped": len(p.data.rows) - recipe.n_rows, "resumed_from": meta.get("resumed_from")}
     save_final(p.out_dir, model, p.tokenizer, lineage)
-    return TrainResult(run_id, p.out_dir, loop.steps, time.perf_counter() - started, loop.tokens_per_s,
-                       loop.last_metrics, lineage, model=model)
+    return TrainResult(run_id, p.out_dir, fitted.steps, time.perf_counter() - started, fitted.tokens_per_s,
+                       fitted.last_metrics, lineage, model=model)
 
 
 def train(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str = "local",
-          on_metrics: MetricsCallback | None = None, sampler=None) -> TrainResult:
+          on_metrics: MetricsCallback | None = None, **context) -> TrainResult:
     """prepare_run + execute, for library use and tests."""
     return execute(prepare_run(trainer, cfg, lake=lake, run_id=run_id), run_id=run_id,
-                   on_metrics=on_metrics, sampler=sampler)
+                   on_metrics=on_metrics, **context)

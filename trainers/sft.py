@@ -1,12 +1,20 @@
 """SFT recipe: chat-templated conversations, loss on assistant tokens, padding-free packing."""
 
-import torch
+from pydantic import Field
 
 from schemas.errors import SplitError
 from trainers.collate import IGNORE, Sequence, collate, encode_chat
-from trainers.config import SFTConfig
+from trainers.config import TrainConfig
 from trainers.logprobs import label_logps
 from trainers.losses import sft_loss
+from trainers.recipe import Recipe
+
+
+class SFTConfig(TrainConfig):
+    """Supervised fine-tuning on `sft` splits (messages)."""
+
+    packing: bool = Field(True, description="padding-free packing of each micro-batch into one row")
+    assistant_only_loss: bool = Field(True, description="loss on assistant tokens only")
 
 
 def encode_rows(rows: list[dict], tokenizer, cfg: SFTConfig) -> list[Sequence]:
@@ -16,32 +24,22 @@ def encode_rows(rows: list[dict], tokenizer, cfg: SFTConfig) -> list[Sequence]:
     return [s for s in sequences if any(label != IGNORE for label in s.labels[1:])]
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """A seeded permutation per epoch, so a resumed run sees the same order."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
-
-
 def label_count(batch) -> int:
     """Tokens that carry loss (the shift drops each row's first position)."""
     return int((batch.labels[:, 1:] != IGNORE).sum())
 
 
-class SFTRecipe:
+class SFTRecipe(Recipe):
     """Negative log-likelihood of the assistant turns, normalised over the accumulation window."""
 
-    updates_per_step = 1
-
     def __init__(self, rows: list[dict], tokenizer, cfg: SFTConfig, eval_rows: list[dict] | None = None):
-        self.cfg, self.pad_id = cfg, tokenizer.pad_token_id
+        super().__init__(rows, tokenizer, cfg, eval_rows)
         self.sequences = encode_rows(rows, tokenizer, cfg)
         if not self.sequences:
             raise SplitError(f"no example has assistant tokens within max_length={cfg.max_length}")
         self.dropped = len(rows) - len(self.sequences)
         self.eval_sequences = encode_rows(eval_rows or [], tokenizer, cfg)[:cfg.eval_max_examples]
         self.n_examples = len(self.sequences)
-
-    def order(self, epoch: int) -> list[int]:
-        return epoch_order(self.n_examples, self.cfg.seed, epoch)
 
     def batch(self, indices: list[int], sequences: list[Sequence] | None = None):
         pool = self.sequences if sequences is None else sequences

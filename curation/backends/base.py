@@ -3,21 +3,18 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from schemas.config import StrictModel, validate_model
 from schemas.errors import ConfigError
 from schemas.ids import canonical_json
 
 Conversation = list[dict]
-BACKEND_KINDS = ("vllm", "transformers", "openai")
 
 
-class Sampling(BaseModel):
+class Sampling(StrictModel):
     """How candidates are sampled; `record()` is what generations.sampling stores."""
-
-    model_config = ConfigDict(extra="forbid")
 
     k: int = Field(4, ge=1, description="samples per prompt")
     temperature: float = Field(0.8, ge=0.0, description="sampling temperature (0 = greedy)")
@@ -65,11 +62,7 @@ def check_prefixes(conversations: list[Conversation], prefixes: list[str] | None
 
 def parse_options(options_model: type[BaseModel], options: dict | None, kind: str):
     """Validate a backend's options dict, naming the backend and the bad key on failure."""
-    try:
-        return options_model(**(options or {}))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"backend '{kind}' options: {problems}") from None
+    return validate_model(options_model, options or {}, f"backend '{kind}' options")
 
 
 def entropy_from_logprobs(logprobs: list[float], temperature: float) -> float:
@@ -87,25 +80,3 @@ def entropy_from_logprobs(logprobs: list[float], temperature: float) -> float:
     weights = [math.exp(s - top) for s in scaled]
     total = sum(weights)
     return -sum(w / total * math.log(w / total) for w in weights if w > 0)
-
-
-def load_backend(kind: str, model: str | Path, *, seed: int = 0,
-                 options: dict | None = None) -> GenerationBackend:
-    """Build a backend: "vllm" (default engine), "transformers" (fallback, tests) or "openai"
-    (any OpenAI-compatible server; `model` is the served model name)."""
-    if kind == "openai":
-        from curation.backends.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(str(model), seed=seed, options=options)
-    if kind not in BACKEND_KINDS:
-        raise ConfigError(f"unknown backend '{kind}'; choose one of {', '.join(BACKEND_KINDS)}")
-    from curation.models import resolve_model
-
-    path = resolve_model(model)
-    if kind == "vllm":
-        from curation.backends.vllm_backend import VLLMBackend
-
-        return VLLMBackend(path, seed=seed, options=options)
-    from curation.backends.hf_backend import HFBackend
-
-    return HFBackend(path, seed=seed, options=options)

@@ -4,17 +4,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
                                     check_prefixes, parse_options)
+from schemas.config import StrictModel
 from schemas.errors import DeviceError, ModelError
 
 
-class HFOptions(BaseModel):
+class HFOptions(StrictModel):
     """Settings of the transformers backend."""
-
-    model_config = ConfigDict(extra="forbid")
 
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, ...")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weight dtype")

@@ -4,19 +4,18 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
                                     check_prefixes, entropy_from_logprobs, parse_options)
+from schemas.config import StrictModel
 from schemas.errors import ConfigError, ModelError
 
 TOP_LOGPROBS = 20
 
 
-class OpenAIOptions(BaseModel):
+class OpenAIOptions(StrictModel):
     """Where the server is and how to authenticate; the key itself stays in the environment."""
-
-    model_config = ConfigDict(extra="forbid")
 
     base_url: str | None = Field(None, description="server URL ending in /v1; None = api.openai.com")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")

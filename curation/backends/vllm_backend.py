@@ -4,19 +4,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curation.backends.base import (Completion, Conversation, GenerationBackend, Sampling,
                                     check_prefixes, entropy_from_logprobs, parse_options)
+from schemas.config import StrictModel
 from schemas.errors import ModelError
 
 TOP_LOGPROBS = 20
 
 
-class VLLMOptions(BaseModel):
+class VLLMOptions(StrictModel):
     """Engine settings passed to `vllm.LLM`; the defaults suit a small model on a CPU."""
-
-    model_config = ConfigDict(extra="forbid")
 
     gpu_memory_utilization: float = Field(0.3, gt=0, le=1,
                                           description="share of device memory for weights + KV cache")

@@ -2,25 +2,21 @@
 
 from pathlib import Path
 
-from flows.cli import add_lake_argument
+from flows.cli import add_command, add_lake_argument, add_set_argument
 
-EXAMPLES = """examples:
-  warmstart loop configs/loop.yaml                 # run, or continue at the next unfinished round
-  warmstart loop configs/loop.yaml --rounds 5      # two more rounds after a finished 3-round loop
-  warmstart sql "SELECT round, checkpoint, eval_pass_rate FROM loop_rounds WHERE loop_id = 'demo-loop'"
-"""
+EXAMPLES = [
+    "warmstart loop configs/loop.yaml                 # run, or continue at the next unfinished round",
+    "warmstart loop configs/loop.yaml --rounds 5      # two more rounds after a finished 3-round loop",
+    "warmstart loop configs/loop.yaml --set train.later=[grpo] --set eval.max_tokens=64",
+    "warmstart sql \"SELECT round, checkpoint, eval_pass_rate FROM loop_rounds WHERE loop_id = 'demo-loop'\""]
 
 
 def register(sub) -> None:
-    import argparse
-
-    parser = sub.add_parser("loop", help="curate, train, evaluate and mine, round after round",
-                            description=__doc__.splitlines()[0].split(": ", 1)[1], epilog=EXAMPLES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(sub, "loop", "curate, train, evaluate and mine, round after round", EXAMPLES,
+                         description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("config", help="loop YAML, e.g. configs/loop.yaml")
     parser.add_argument("--rounds", type=int, help="run up to this many rounds (overrides the config)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a loop config key, e.g. --set eval.max_tokens=64 (repeatable)")
+    add_set_argument(parser, "eval.max_tokens=64")
     add_lake_argument(parser)
     parser.set_defaults(handler=handle, lake=None)
 
@@ -28,8 +24,8 @@ def register(sub) -> None:
 def handle(args) -> int:
     from rich.table import Table
 
-    from flows.loop import run_loop
-    from flows.loop_config import load_loop_config
+    from flows.closed_loop import run_loop
+    from flows.closed_loop_config import load_loop_config
     from flows.progress import console
 
     overrides = list(args.overrides) + ([f"lake={args.lake}"] if args.lake else [])

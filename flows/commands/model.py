@@ -1,12 +1,17 @@
 """`warmstart model prepare`: convert the bundled SmolLM2 GGUF to safetensors, once."""
 
 from curation.models import BUNDLED, prepare_bundled
+from flows.cli import add_command
+
+EXAMPLES = ["warmstart model prepare           # once, before the first run",
+            "warmstart model prepare --force   # convert again"]
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("model", help="prepare the bundled model")
+    parser = add_command(sub, "model", "prepare the bundled model", EXAMPLES)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    prepare = actions.add_parser("prepare", help=f"convert the bundled {BUNDLED} to safetensors (idempotent)")
+    prepare = add_command(actions, "prepare", f"convert the bundled {BUNDLED} to safetensors (idempotent)",
+                          EXAMPLES)
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.set_defaults(handler=handle)
 

@@ -1,11 +1,14 @@
 """`warmstart report [--out DIR]`: an offline HTML page with PNG plots of what the lake holds."""
 
-from flows.cli import add_lake_argument
+from flows.cli import add_command, add_lake_argument
+
+EXAMPLES = ["warmstart report                          # reports/latest/index.html",
+            "warmstart report --out reports/round-2 --lake runs/lake"]
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("report", help="write an HTML page and PNG plots of difficulty, skills, "
-                                           "lengths, splits, losses and training curves")
+    parser = add_command(sub, "report", "write an HTML page and PNG plots of difficulty, skills, lengths, splits, "
+                         "losses and training curves", EXAMPLES)
     parser.add_argument("--out", default="reports/latest",
                         help="directory for index.html and the PNGs (default: reports/latest)")
     add_lake_argument(parser)

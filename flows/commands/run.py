@@ -1,13 +1,16 @@
 """`warmstart run CONFIG`: curate prompts into the lake and cut splits."""
 
-from flows.cli import add_lake_argument
+from flows.cli import add_command, add_lake_argument, add_set_argument
+
+EXAMPLES = ["warmstart run configs/demo.yaml                              # curate into data/lake",
+            "warmstart run configs/demo.yaml --set sampling.k=8 --set backend=transformers",
+            "warmstart run configs/demo.yaml --lake postgres://user@host/db   # a shared lake"]
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("run", help="run the curate flow on a YAML config")
+    parser = add_command(sub, "run", "run the curate flow on a YAML config", EXAMPLES)
     parser.add_argument("config", help="YAML config, e.g. configs/demo.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set sampling.k=8 (repeatable)")
+    add_set_argument(parser, "sampling.k=8")
     add_lake_argument(parser)
     parser.set_defaults(handler=handle, lake=None)
 

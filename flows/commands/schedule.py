@@ -1,30 +1,29 @@
 """`warmstart schedule`: register scheduled curation or triggered training on a Prefect server,
 list or delete those deployments, and `--serve` the worker that runs them."""
 
-import argparse
-
+from flows.cli import add_command, add_set_argument
 from schemas.errors import ConfigError
+from trainers.registry import TRAINERS
 
-EXAMPLES = """examples:
-  warmstart schedule configs/demo.yaml --cron "0 3 * * *"      # curate every night at 03:00
-  warmstart schedule --train sft --split sft --on-new-version  # train on each new split version
-  warmstart schedule --serve                                   # the worker: runs what is due
-  warmstart schedule --list
-  warmstart schedule --delete demo"""
+EXAMPLES = [
+    'warmstart schedule configs/demo.yaml --cron "0 3 * * *"      # curate every night at 03:00',
+    "warmstart schedule --train sft --split sft --on-new-version  # train on each new split version",
+    'warmstart schedule --train dpo --split preference --train-args "--max-steps 50 --set beta=0.5"',
+    "warmstart schedule --serve                                   # the worker: runs what is due",
+    "warmstart schedule --list",
+    "warmstart schedule --delete demo"]
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("schedule", help="schedule curation / training on a Prefect server; run the worker",
-                            description="Register deployments on a Prefect server (`warmstart server`) "
-                            "and run the worker that executes them.", epilog=EXAMPLES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(sub, "schedule", "schedule curation / training on a Prefect server; run the worker",
+                         EXAMPLES, description="Register deployments on a Prefect server (`warmstart server`) "
+                         "and run the worker that executes them.")
     parser.add_argument("config", nargs="?", help="curate YAML config to run on a schedule")
     parser.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (03:00 every day)')
     parser.add_argument("--interval", type=float, help="run every N seconds")
     parser.add_argument("--timezone", help="time zone of the cron schedule (default UTC)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for every scheduled run (repeatable)")
-    parser.add_argument("--train", choices=["sft", "dpo", "grpo"], help="register a training deployment")
+    add_set_argument(parser, "sampling.k=8")
+    parser.add_argument("--train", choices=list(TRAINERS), help="register a training deployment")
     parser.add_argument("--split", help="split the training deployment trains on")
     parser.add_argument("--on-new-version", action="store_true",
                         help="start a training run whenever a new version of --split lands in the lake")

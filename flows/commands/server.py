@@ -2,9 +2,14 @@
 
 import signal
 
+from flows.cli import add_command
+
+EXAMPLES = ["warmstart server                               # UI and API on http://127.0.0.1:4200",
+            "warmstart server --port 4300 --log server.log  # then: warmstart schedule --serve"]
+
 
 def register(sub) -> None:
-    parser = sub.add_parser("server", help="start a local Prefect server (UI + API, analytics off)")
+    parser = add_command(sub, "server", "start a local Prefect server (UI + API, analytics off)", EXAMPLES)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
     parser.add_argument("--port", type=int, default=4200, help="port of the UI and API (default 4200)")
     parser.add_argument("--home", help="folder of the server's database (default: $PREFECT_HOME, ~/.prefect)")

@@ -5,13 +5,17 @@ import sys
 
 import pyarrow as pa
 
-from flows.cli import add_lake_argument
+from flows.cli import add_command, add_lake_argument
 from schemas.errors import ConfigError
 from schemas.lake import Lake
 
+EXAMPLES = ['warmstart sql "SELECT task, avg(pass_rate) FROM prompt_stats JOIN prompts USING (prompt_id) GROUP BY task"',
+            'warmstart sql --version 3 "SELECT count(*) FROM generations"       # time travel to snapshot 3',
+            'warmstart sql "SELECT * FROM train_metrics" --format parquet --out metrics.parquet']
+
 
 def register(sub) -> None:
-    parser = sub.add_parser("sql", help="run SQL against the lake (read-only unless --write)")
+    parser = add_command(sub, "sql", "run SQL against the lake (read-only unless --write)", EXAMPLES)
     parser.add_argument("query", help="SQL text; tables: prompts, generations, verdicts, prompt_stats, ...")
     add_lake_argument(parser)
     parser.add_argument("--version", type=int, help="read the lake as of this snapshot (time travel)")
@@ -27,7 +31,12 @@ def handle(args) -> int:
         raise ConfigError("--write and --version cannot be combined: past snapshots are read-only")
     if args.format == "parquet" and not args.out:
         raise ConfigError("--format parquet needs --out FILE")
-    result = Lake(args.lake).query(args.query, version=args.version, write=args.write)
+    lake = Lake(args.lake)
+    if args.write:  # a writer first closes runs whose process died (flows/run_record.py)
+        from flows.run_record import close_dead_runs
+
+        close_dead_runs(lake)
+    result = lake.query(args.query, version=args.version, write=args.write)
     write_result(result, args.format, args.out, args.max_rows)
     return 0
 

@@ -1,130 +1,113 @@
-"""`warmstart train sft|dpo|grpo --split NAME`: train on a curated split, record the run and metrics.
+"""`warmstart train TRAINER --split NAME`: train on a curated split; the run and its metrics are
+recorded in the lake (flows/training.py). A handful of everyday flags; every other option comes
+from --config YAML or --set key.path=value (trainers/config.py and the trainer's recipe module)."""
 
-Everything is checked before the lake is touched (bad input writes nothing). Then the run is
-recorded as "running", and at the end as "completed" or "failed" with all its metrics in one
-commit: `runs.config` holds the split name, version and lake snapshot the checkpoint came from.
-"""
-
-import argparse
-import json
-import uuid
+import types
+import typing
 from pathlib import Path
-from datetime import datetime, timezone
 
-import yaml
-
-from flows.cli import add_lake_argument
-from schemas.errors import ConfigError, WarmstartError
+from flows.cli import add_command, add_lake_argument, add_set_argument
+from schemas.errors import ConfigError
 from schemas.lake import Lake
 
-TRAINERS = {"sft": "supervised fine-tuning on an sft split (messages)",
-            "dpo": "direct preference optimisation on a preference split",
-            "grpo": "group relative policy optimisation on an rl split (verifier rewards)"}
-# flag dest -> config field, for flags whose name differs from the field
-RENAMED = {"lr": "learning_rate", "schedule": "lr_schedule", "no_packing": "packing",
-           "no_filter": "filter_zero_variance", "no_curriculum": "curriculum", "no_progress": "progress"}
-NEGATED = {"no_packing", "no_filter", "no_curriculum", "no_progress"}
-NOT_CONFIG = {"command", "trainer", "handler", "config", "lake", "debug", "overrides", "parent", "lora", "lora_r",
-              "via_prefect", "api", "no_wait"}
+# The everyday flags, each one config field (its help is the field's description).
+CONFIG_FLAGS = {"--split": "split", "--version": "version", "--data": "data", "--model": "model", "--out": "out",
+                "--max-steps": "max_steps", "--device": "device", "--lr": "learning_rate",
+                "--batch-size": "batch_size", "--seed": "seed", "--resume": "resume"}
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("train", help="train SFT, DPO or GRPO on a curated split")
+    from trainers.registry import TRAINERS
+
+    parser = add_command(sub, "train", f"train a registered trainer ({', '.join(TRAINERS)}) on a curated split",
+                         [trainer_examples(spec)[0] for spec in TRAINERS.values()])
     trainers = parser.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
-    for name, text in TRAINERS.items():
-        p = trainers.add_parser(name, help=text, description=text)
-        _common_flags(p)
-        {"sft": _sft_flags, "dpo": _dpo_flags, "grpo": _grpo_flags}[name](p)
+    for spec in TRAINERS.values():
+        p = add_command(trainers, spec.name, spec.help, trainer_examples(spec))
+        add_train_arguments(p)
         add_lake_argument(p)
         p.set_defaults(handler=handle)
 
 
-def _common_flags(p) -> None:
-    p.add_argument("--split", help="lake split to train on (see `warmstart splits`)")
-    p.add_argument("--version", type=int, help="split version (default: latest)")
-    p.add_argument("--data", help="exported Parquet/JSONL file or directory instead of --split")
-    p.add_argument("--model", help="prepared model name or directory (default: smollm2-135m-instruct)")
-    p.add_argument("--out", help="checkpoint directory (default: checkpoints/<trainer>-<run_id>)")
-    p.add_argument("--config", help="YAML of options, e.g. configs/train_sft.yaml; flags override it")
-    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
-    p.add_argument("--epochs", type=int, help="passes over the split (when --max-steps is unset)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: cuda when available")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, help="bf16 autocast (default: on CUDA)")
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--schedule", choices=["cosine", "linear", "constant"], help="decay after warm-up")
-    p.add_argument("--warmup-steps", type=int, help="linear warm-up steps")
-    p.add_argument("--batch-size", type=int, help="rows per micro-batch (GRPO: prompts)")
-    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
-    p.add_argument("--max-length", type=int, help="tokens per sequence")
-    p.add_argument("--seed", type=int, help="seed for order, sampling and adapters")
-    p.add_argument("--gradient-checkpointing", action="store_true", default=None, help="save activation memory")
-    p.add_argument("--lora", action="store_true", help="train LoRA adapters (needs peft); saved merged")
-    p.add_argument("--lora-r", type=int, help="LoRA rank (implies --lora)")
-    p.add_argument("--eval-split", help="split of the same kind to evaluate on")
-    p.add_argument("--eval-interval", type=int, help="evaluate every N steps (default: at the end)")
-    p.add_argument("--save-interval", type=int, help="save a resumable checkpoint every N steps")
-    p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint")
+def trainer_examples(spec) -> list[str]:
+    """Example command lines for one registered trainer."""
+    name, kind = spec.name, spec.split_kind
+    lines = [f"warmstart train {name} --split {kind} --max-steps 20          # a short run on the lake split",
+             f"warmstart train {name} --config configs/train_{name}.yaml --lora --set lora.r=8"]
+    if spec.example:
+        lines.append(f"warmstart train {name} --split {kind} {spec.example}")
+    return lines + [f"warmstart train {name} --data out/{kind}.parquet --set eval_interval=10 --set progress=false"]
+
+
+def add_train_arguments(p) -> None:
+    """The everyday config flags, --lora, --config, --set, --parent and the --via-prefect group."""
+    from trainers.config import TrainConfig
+
+    for flag, field in CONFIG_FLAGS.items():
+        info = TrainConfig.model_fields[field]
+        options = flag_options(info.annotation)
+        if "action" not in options:
+            options["metavar"] = flag[2:].upper().replace("-", "_")
+        p.add_argument(flag, dest=field, help=info.description, **options)
+    p.add_argument("--lora", action="store_true",
+                   help=f"{TrainConfig.model_fields['lora'].description} (its options: --set lora.r=8 ...)")
+    p.add_argument("--config", help="YAML of options, e.g. configs/train_sft.yaml; flags and --set override it")
+    add_set_argument(p, "warmup_ratio=0.05")
     p.add_argument("--parent", help="parent run id (e.g. the loop round that started this run)")
-    p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other config option, e.g. --set warmup_ratio=0.05 (repeatable)")
     p.add_argument("--via-prefect", action="store_true",
                    help="run as a `train` flow run on the Prefect server (a `schedule --serve` worker runs it)")
     p.add_argument("--api", help="Prefect API URL for --via-prefect (default: $PREFECT_API_URL or localhost:4200)")
     p.add_argument("--no-wait", action="store_true", help="with --via-prefect: submit and return at once")
 
 
-def _sft_flags(p) -> None:
-    p.add_argument("--no-packing", action="store_true", default=None, help="pad instead of packing")
+def flag_options(annotation) -> dict:
+    """argparse options for a config field's type: its choices, a converter, or a switch."""
+    kinds = [a for a in typing.get_args(annotation) if a is not type(None)] \
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else [annotation]
+    kind = kinds[0]
+    if kind is bool:
+        return {"action": "store_true", "default": None}
+    if typing.get_origin(kind) is typing.Literal:
+        return {"choices": typing.get_args(kind)}
+    return {"type": kind}
 
 
-def _dpo_flags(p) -> None:
-    p.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
-    p.add_argument("--loss-type", choices=["sigmoid", "ipo"], help="DPO or IPO loss")
-
-
-def _grpo_flags(p) -> None:
-    p.add_argument("--num-generations", type=int, help="samples per prompt (G)")
-    p.add_argument("--max-new-tokens", type=int, help="longest completion")
-    p.add_argument("--temperature", type=float, help="sampling temperature")
-    p.add_argument("--beta", type=float, help="KL weight to the reference (default 0)")
-    p.add_argument("--loss-type", choices=["dapo", "grpo", "bnpo", "dr_grpo"], help="token aggregation")
-    p.add_argument("--length-penalty", type=float, help="weight of the shorter-correct-answer reward")
-    p.add_argument("--rollout-backend", choices=["auto", "transformers", "vllm"], help="sampler")
-    p.add_argument("--no-filter", action="store_true", default=None, help="keep zero-variance groups")
-    p.add_argument("--no-curriculum", action="store_true", default=None, help="ignore curriculum_stage")
-
-
-def config_overrides(args) -> dict:
-    """Config values given on the command line (unset flags left out)."""
-    values = {}
-    for dest, value in vars(args).items():
-        if dest in NOT_CONFIG or value is None:
-            continue
-        values[RENAMED.get(dest, dest)] = (not value) if dest in NEGATED else value
-    if args.lora or args.lora_r:
-        values["lora"] = {"r": args.lora_r} if args.lora_r else {}
-    for item in args.overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
-        values[key.strip()] = yaml.safe_load(raw)
+def config_values(args) -> dict:
+    """Config values given by the everyday flags (unset ones left out)."""
+    values = {field: getattr(args, field) for field in CONFIG_FLAGS.values() if getattr(args, field) is not None}
+    if args.lora:
+        values["lora"] = {}  # merged into the YAML's lora options, if any
     return values
 
 
 def handle(args) -> int:
     from trainers.config import load_config
 
-    overrides = config_overrides(args)
-    cfg = load_config(args.trainer, args.config, overrides)  # bad options fail here, before any submit
+    cfg = load_config(args.trainer, args.config, config_values(args), args.overrides)  # fails before any submit
     if args.via_prefect:
-        return submit_via_prefect(args, overrides)
-    result, recorded = train_and_record(args.trainer, cfg, Lake(args.lake), parent=args.parent)
-    _print_summary(args.trainer, result, recorded)
+        return submit_via_prefect(args)
+    from flows.training import train_split
+
+    for result, recorded in train_split(args.trainer, cfg, Lake(args.lake), parent=args.parent):
+        _print_summary(args.trainer, result, recorded)
     return 0
 
 
-def submit_via_prefect(args, overrides: dict) -> int:
+def forwarded_args(args) -> list[str]:
+    """This command line's config flags, --lora and --set items, for the worker to parse again
+    (--split and --version travel as flow parameters)."""
+    out = ["--config", str(Path(args.config).resolve())] if args.config else []
+    for flag, field in CONFIG_FLAGS.items():
+        value = getattr(args, field)
+        if value is not None and field not in ("split", "version"):
+            out += [flag] if value is True else [flag, str(value)]
+    out += ["--lora"] if args.lora else []
+    for item in args.overrides:
+        out += ["--set", item]
+    return out
+
+
+def submit_via_prefect(args) -> int:
     """Start the run on the server's `train` deployment; wait for it unless --no-wait."""
     from flows.schedule import flow_run_url, submit_train
     from flows.server import resolve_api
@@ -132,11 +115,7 @@ def submit_via_prefect(args, overrides: dict) -> int:
     if not args.split:
         raise ConfigError("--via-prefect trains from a lake split: give --split")
     api = resolve_api(args.api)
-    extra = ["--config", str(Path(args.config).resolve())] if args.config else []
-    for key, value in overrides.items():
-        if key not in ("split", "version"):
-            extra += ["--set", f"{key}={json.dumps(value)}"]
-    run = submit_train(args.trainer, args.split, args.lake, api, args=extra, version=args.version,
+    run = submit_train(args.trainer, args.split, args.lake, api, args=forwarded_args(args), version=args.version,
                        wait_s=None if args.no_wait else 24 * 3600)
     print(f"flow run {run.name}: {flow_run_url(api, run.id)}")
     if args.no_wait:
@@ -146,53 +125,9 @@ def submit_via_prefect(args, overrides: dict) -> int:
     return 0 if run.state.is_completed() else 1
 
 
-def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None, run_id: str | None = None):
-    """Check, train, and record the run (kind "train") with its metrics; returns (result, recorded).
-
-    Bad input raises before the lake is touched. The run is recorded whenever it trains from a
-    split (or the lake exists): "running" first, then "completed" or "failed" with all metrics.
-    """
-    from trainers.run import execute, prepare_run
-
-    run_id = run_id or uuid.uuid4().hex[:12]
-    prepared = prepare_run(trainer, cfg, lake=lake, run_id=run_id)  # bad input stops here
-    record = bool(cfg.split or cfg.eval_split) or lake.exists()
-    parent = parent or prepared.lineage.get("resumed_run_id")
-    started = datetime.now(timezone.utc)
-    config_json = json.dumps(prepared.lineage, sort_keys=True, default=str)
-    if record:
-        _record(lake, run_id, config_json, started, "running", parent)
-    metrics: list[dict] = []
-
-    def collect(step: int, values: dict) -> None:
-        metrics.extend({"run_id": run_id, "step": step, "metric": k, "value": float(v)} for k, v in values.items())
-
-    try:
-        result = execute(prepared, run_id=run_id, on_metrics=collect)
-    except BaseException as exc:
-        if record:
-            detail = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-            _record(lake, run_id, config_json, started, "failed", parent, detail[:500], metrics)
-        if isinstance(exc, Exception) and not isinstance(exc, WarmstartError):
-            raise WarmstartError(f"training failed: {type(exc).__name__}: {exc}") from exc
-        raise
-    if record:
-        _record(lake, run_id, config_json, started, "completed", parent, str(result.checkpoint.resolve()), metrics)
-    return result, record
-
-
-def _record(lake, run_id, config_json, started, status, parent, detail="", metrics=None) -> None:
-    finished = None if status == "running" else datetime.now(timezone.utc)
-    tables = {"runs": [{"run_id": run_id, "kind": "train", "config": config_json, "started": started,
-                        "finished": finished, "status": status, "parent_run_id": parent, "detail": detail}]}
-    if metrics:
-        tables["train_metrics"] = metrics
-    lake.commit(tables, run_id=run_id)
-
-
 def _print_summary(trainer: str, result, recorded: bool) -> None:
     shown = {k: round(v, 4) for k, v in result.metrics.items()
              if k in ("loss", "eval/loss", "rewards/accuracies", "reward", "pass_rate", "eval/pass_rate")}
-    print(f"{trainer} run {result.run_id}: {result.steps} steps in {result.seconds:.0f}s, "
+    print(f"{trainer} run {result.run_id} on {result.lineage.get('split')}: {result.steps} steps in {result.seconds:.0f}s, "
           f"{result.tokens_per_s:,.0f} tokens/s, {shown}")
     print(f"checkpoint: {result.checkpoint}" + (" (run and metrics recorded in the lake)" if recorded else ""))

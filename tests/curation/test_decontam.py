@@ -32,7 +32,9 @@ def test_copies_and_embeddings_are_dropped_with_the_benchmark_named():
         gcd_question(12, 19),                                     # p3 same template, other numbers
         "How many legs do 3 spiders have?",                       # p4 unrelated
     ])
-    kept, drops, hits, matches = decontaminate(table, EVAL, DecontamConfig())
+    result = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
+    kept, drops = result.kept, result.dropped
+    hits, matches = result.side["decontam_hits"], result.side["decontam_matches"]
     assert kept.column("prompt_id").to_pylist() == ["p3", "p4"]
     reasons = dict(zip(drops.column("record_id").to_pylist(), drops.column("reason").to_pylist()))
     assert reasons["p0"] == "identical to eval set 'gsm' item 0"
@@ -47,15 +49,17 @@ def test_copies_and_embeddings_are_dropped_with_the_benchmark_named():
 def test_template_ngrams_would_match_everything_without_the_template_rule():
     table = prompts([gcd_question(13, 19)])
     cfg = DecontamConfig(n=8, min_coverage=0.01, template_share=None)
-    assert decontaminate(table, EVAL, cfg).kept.num_rows == 0
-    with_rule = decontaminate(table, EVAL, cfg.model_copy(update={"template_share": 0.2}))
+    assert decontaminate(table, cfg, eval_sets=EVAL).kept.num_rows == 0
+    with_rule = decontaminate(table, cfg.model_copy(update={"template_share": 0.2}), eval_sets=EVAL)
     assert with_rule.kept.num_rows == 1
-    assert with_rule.hits.to_pylist()[0]["n_template_ngrams"] > 0  # gcd is the first benchmark
+    assert with_rule.side["decontam_hits"].to_pylist()[0]["n_template_ngrams"] > 0  # gcd is the first benchmark
 
 
 def test_report_only_mode_keeps_everything():
     table = prompts([GSM_LIKE, "unrelated"])
-    kept, drops, hits, matches = decontaminate(table, EVAL, DecontamConfig(drop=False))
+    result = decontaminate(table, DecontamConfig(drop=False), eval_sets=EVAL)
+    kept, drops = result.kept, result.dropped
+    hits, matches = result.side["decontam_hits"], result.side["decontam_matches"]
     assert kept.num_rows == 2 and drops.num_rows == 0
     assert matches.num_rows == 1 and hits.column("dropped").to_pylist() == [False, False]
 
@@ -64,8 +68,8 @@ def test_short_n_catches_short_overlaps():
     eval_sets = {"tiny": ["what is seven times six"]}
     table = prompts(["Quick one: what is seven times six? Thanks"])
     cfg = DecontamConfig(n=13, contained_min_tokens=None)
-    assert decontaminate(table, eval_sets, cfg).kept.num_rows == 1  # 13-grams: no overlap
-    assert decontaminate(table, eval_sets, cfg.model_copy(update={"n": 5})).kept.num_rows == 0
+    assert decontaminate(table, cfg, eval_sets=eval_sets).kept.num_rows == 1  # 13-grams: no overlap
+    assert decontaminate(table, cfg.model_copy(update={"n": 5}), eval_sets=eval_sets).kept.num_rows == 0
 
 
 def test_bundled_sets_drop_only_verbatim_training_prompts():
@@ -74,7 +78,8 @@ def test_bundled_sets_drop_only_verbatim_training_prompts():
     data = reasoning_gym.create_dataset("gcd", size=60, seed=1, min_numbers=2, max_numbers=2, max_value=20)
     questions = [data[i]["question"] for i in range(60)]
     eval_sets = load_eval_sets(["bundled"])
-    kept, drops, _, _ = decontaminate(prompts(questions), eval_sets, DecontamConfig())
+    result = decontaminate(prompts(questions), DecontamConfig(), eval_sets=eval_sets)
+    kept, drops = result.kept, result.dropped
     verbatim = {f"p{i}" for i, q in enumerate(questions) if q in eval_sets["gcd"]}
     assert verbatim and set(drops.column("record_id").to_pylist()) == verbatim
 
@@ -90,9 +95,8 @@ def test_bad_decontam_configs_are_rejected(bad):
 
 def test_results_commit_to_the_lake_and_answer_sql(lake):
     table = prompts([GSM_LIKE, "unrelated"])
-    result = decontaminate(table, EVAL, DecontamConfig())
-    lake.commit({"filter_log": result.drop_log, "decontam_hits": result.hits,
-                 "decontam_matches": result.matches}, run_id="run-1")
+    result = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
+    lake.commit({"filter_log": result.dropped, **result.side}, run_id="run-1")
     why = lake.query("SELECT step, reason FROM filter_log WHERE record_id = 'p0'").to_pylist()
     assert why == [{"step": "decontam", "reason": "identical to eval set 'gsm' item 0"}]
     hits = lake.query("SELECT benchmark, n_prompts_hit FROM decontam_hits ORDER BY benchmark").to_pylist()
@@ -105,7 +109,7 @@ SYLLOGISM = ("Consider these statements:\n1. All spiders are horses\n2. All hors
 
 
 def dropped_ids(table, eval_sets, cfg):
-    return sorted(decontaminate(table, eval_sets, cfg).drop_log.column("record_id").to_pylist())
+    return sorted(decontaminate(table, cfg, eval_sets=eval_sets).dropped.column("record_id").to_pylist())
 
 
 def test_ignoring_punctuation_catches_renumbered_and_repunctuated_copies():
@@ -131,8 +135,8 @@ def test_short_items_are_found_inside_longer_prompts():
     table = prompts(["Question: Calculate -1 + -2.\nAnswer: let's think step by step.",  # p0 contains item 0
                      "Calculate -1 + -2 * 2.",                                         # p1 a longer expression
                      "Calculate 4 * 3."])                                              # p2 identical
-    result = decontaminate(table, eval_sets, DecontamConfig())
-    reasons = dict(zip(result.drop_log.column("record_id").to_pylist(), result.drop_log.column("reason").to_pylist()))
+    result = decontaminate(table, DecontamConfig(), eval_sets=eval_sets)
+    reasons = dict(zip(result.dropped.column("record_id").to_pylist(), result.dropped.column("reason").to_pylist()))
     assert reasons == {"p0": "contains eval set 'arith' item 0 (all its tokens, in order)",
                        "p2": "identical to eval set 'arith' item 2"}
     assert dropped_ids(table, eval_sets, DecontamConfig(contained_min_tokens=None)) == ["p2"]
@@ -149,10 +153,10 @@ def test_masked_numbers_catch_word_problems_with_changed_numbers_but_not_templat
                      gcd_question(13, 19),                                          # p1 another gcd item
                      GSM_LIKE.replace("Natalia", "Jo").replace("clips", "pens")])   # p2 other words
     assert dropped_ids(table, eval_sets, DecontamConfig()) == []
-    result = decontaminate(table, eval_sets, DecontamConfig(mask_numbers=True))
-    assert result.drop_log.column("record_id").to_pylist() == ["p0"]
-    assert "with numbers masked with eval set 'gsm' item 0" in result.drop_log.column("reason")[0].as_py()
-    assert result.matches.column("kind").to_pylist() == ["masked_ngram"]
+    result = decontaminate(table, DecontamConfig(mask_numbers=True), eval_sets=eval_sets)
+    assert result.dropped.column("record_id").to_pylist() == ["p0"]
+    assert "with numbers masked with eval set 'gsm' item 0" in result.dropped.column("reason")[0].as_py()
+    assert result.side["decontam_matches"].column("kind").to_pylist() == ["masked_ngram"]
 
 
 def test_chunks_find_the_same_matches_as_one_pass(monkeypatch):
@@ -160,8 +164,8 @@ def test_chunks_find_the_same_matches_as_one_pass(monkeypatch):
 
     texts = [GSM_LIKE, "unrelated", gcd_question(12, 18), "Solve: " + GSM_LIKE, "x"] * 3
     table = pa.table({"prompt_id": [f"p{i}" for i in range(len(texts))], "prompt": texts})
-    whole = decontaminate(table, EVAL, DecontamConfig())
+    whole = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
     monkeypatch.setattr(decontam, "CHUNK_PROMPTS", 2)
-    chunked = decontaminate(table, EVAL, DecontamConfig())
-    assert chunked.matches.to_pylist() == whole.matches.to_pylist()
-    assert chunked.drop_log.to_pylist() == whole.drop_log.to_pylist() and whole.drop_log.num_rows == 9
+    chunked = decontaminate(table, DecontamConfig(), eval_sets=EVAL)
+    assert chunked.side["decontam_matches"].to_pylist() == whole.side["decontam_matches"].to_pylist()
+    assert chunked.dropped.to_pylist() == whole.dropped.to_pylist() and whole.dropped.num_rows == 9

@@ -39,30 +39,32 @@ def test_paraphrases_of_named_benchmarks_are_dropped_only_when_the_rule_is_on():
     table = prompts([PEN_PAL_REWORDED,                                         # p0 a paraphrase
                      "What is the greatest common divisor of 12 and 18?",      # p1 a gcd paraphrase
                      "How many legs do 3 spiders have?"])                      # p2 unrelated
-    off = decontaminate(table, EVAL, DecontamConfig(), embedder=TopicEmbedder())
-    assert off.drop_log.num_rows == 0
-    on = decontaminate(table, EVAL, DecontamConfig(paraphrase={"benchmarks": ["gsm"]}), embedder=TopicEmbedder())
-    assert on.drop_log.column("record_id").to_pylist() == ["p0"]
-    assert on.drop_log.column("reason")[0].as_py() == "paraphrase of eval set 'gsm' item 0 (MiniLM cosine 1.00)"
-    assert on.matches.select(["benchmark", "eval_index", "kind"]).to_pylist() == [
+    off = decontaminate(table, DecontamConfig(), eval_sets=EVAL, embedder=TopicEmbedder())
+    assert off.dropped.num_rows == 0
+    on_cfg = DecontamConfig(paraphrase={"benchmarks": ["gsm"]})
+    on = decontaminate(table, on_cfg, eval_sets=EVAL, embedder=TopicEmbedder())
+    assert on.dropped.column("record_id").to_pylist() == ["p0"]
+    assert on.dropped.column("reason")[0].as_py() == "paraphrase of eval set 'gsm' item 0 (MiniLM cosine 1.00)"
+    assert on.side["decontam_matches"].select(["benchmark", "eval_index", "kind"]).to_pylist() == [
         {"benchmark": "gsm", "eval_index": 0, "kind": "embedding"}]
     both = DecontamConfig(paraphrase={"benchmarks": ["gsm", "gcd"]})
-    assert decontaminate(table, EVAL, both, embedder=TopicEmbedder()).drop_log.column("record_id").to_pylist() == [
-        "p0", "p1"]
+    dropped = decontaminate(table, both, eval_sets=EVAL, embedder=TopicEmbedder()).dropped
+    assert dropped.column("record_id").to_pylist() == ["p0", "p1"]
 
 
 def test_paraphrase_rule_names_unknown_benchmarks_and_needs_an_embedder():
     table = prompts([PEN_PAL_REWORDED])
+    unknown = DecontamConfig(paraphrase={"benchmarks": ["gsm8k"]})
     with pytest.raises(ConfigError, match="no eval set named gsm8k"):
-        decontaminate(table, EVAL, DecontamConfig(paraphrase={"benchmarks": ["gsm8k"]}), embedder=TopicEmbedder())
+        decontaminate(table, unknown, eval_sets=EVAL, embedder=TopicEmbedder())
     with pytest.raises(ModelError, match="MiniLM"):
-        decontaminate(table, EVAL, DecontamConfig(paraphrase={"benchmarks": ["gsm"]}))
+        decontaminate(table, DecontamConfig(paraphrase={"benchmarks": ["gsm"]}), eval_sets=EVAL)
 
 
 @pytest.mark.slow
 def test_bundled_minilm_tells_a_reworded_word_problem_from_another_one(minilm):
     table = prompts([PEN_PAL_REWORDED, "Jo has 3 times as many kiwis as apples and 35 apples. How many fruits?"])
     cfg = DecontamConfig(paraphrase={"benchmarks": ["gsm"], "threshold": 0.9})
-    result = decontaminate(table, EVAL, cfg, embedder=minilm)
-    assert result.drop_log.column("record_id").to_pylist() == ["p0"]
-    assert decontaminate(table, EVAL, DecontamConfig(), embedder=minilm).drop_log.num_rows == 0
+    result = decontaminate(table, cfg, eval_sets=EVAL, embedder=minilm)
+    assert result.dropped.column("record_id").to_pylist() == ["p0"]
+    assert decontaminate(table, DecontamConfig(), eval_sets=EVAL, embedder=minilm).dropped.num_rows == 0

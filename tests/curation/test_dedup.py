@@ -29,10 +29,10 @@ def test_exact_dedup_normalizes_case_width_and_whitespace():
     table = prompts(["What is 2+2?", "what  is 2+2?  ", "ＷＨＡＴ is 2+2?", "What is 2+2", "", ""])
     result = exact_dedup(table, ExactDedupConfig())
     assert kept_ids(result) == ["p0", "p3", "p4", "p5"]  # punctuation counts; empty texts never cluster
-    assert result.drop_log.column_names == [f.name for f in spec("filter_log").schema][:4]
-    assert set(result.drop_log.column("reason").to_pylist()) == {"exact duplicate of p0 (normalized prompt)"}
-    assert result.drop_log.column("step").to_pylist() == ["exact_dedup"] * 2
-    clusters = result.clusters.to_pylist()
+    assert result.dropped.column_names == [f.name for f in spec("filter_log").schema][:4]
+    assert set(result.dropped.column("reason").to_pylist()) == {"exact duplicate of p0 (normalized prompt)"}
+    assert result.dropped.column("step").to_pylist() == ["exact_dedup"] * 2
+    clusters = result.side["dedup_clusters"].to_pylist()
     assert {(c["record_id"], c["cluster_id"]) for c in clusters} == {("p0", "p0"), ("p1", "p0"), ("p2", "p0")}
     stripped = exact_dedup(table, ExactDedupConfig(strip_punctuation=True))
     assert kept_ids(stripped) == ["p0", "p4", "p5"]
@@ -44,7 +44,7 @@ def test_exact_dedup_keep_policy_and_groups():
     table = pa.table({"prompt_id": ["x", "y"], "prompt": ["a  b", "a b"]})
     longest = exact_dedup(table, ExactDedupConfig(keep="longest"))
     assert longest.kept.column("prompt_id").to_pylist() == ["x"]
-    assert longest.clusters.column("cluster_id").to_pylist() == ["x", "x"]
+    assert longest.side["dedup_clusters"].column("cluster_id").to_pylist() == ["x", "x"]
 
 
 def test_near_dedup_drops_edited_copies_and_keeps_distinct_texts():
@@ -53,12 +53,12 @@ def test_near_dedup_drops_edited_copies_and_keeps_distinct_texts():
                      LONG.upper()])
     result = near_dedup(table, NearDupConfig(threshold=0.7))
     assert kept_ids(result) == ["p0", "p2"]
-    reasons = dict(zip(result.drop_log.column("record_id").to_pylist(), result.drop_log.column("reason").to_pylist()))
+    reasons = dict(zip(result.dropped.column("record_id").to_pylist(), result.dropped.column("reason").to_pylist()))
     assert reasons["p1"].startswith("near-duplicate of p0 (estimated jaccard 0.")
     assert reasons["p3"].startswith("near-duplicate of p0 (estimated jaccard 1.00")
-    clusters = {r["record_id"]: r["cluster_id"] for r in result.clusters.to_pylist()}
+    clusters = {r["record_id"]: r["cluster_id"] for r in result.side["dedup_clusters"].to_pylist()}
     assert clusters == {"p0": "p0", "p1": "p0", "p3": "p0"}
-    conform(DEDUP_CLUSTERS_SPEC.name, result.clusters, run_id="r1")  # fits the registered lake table
+    conform(DEDUP_CLUSTERS_SPEC.name, result.side["dedup_clusters"], run_id="r1")  # fits the registered lake table
 
 
 def test_near_dedup_threshold_decides():
@@ -74,7 +74,7 @@ def test_near_dedup_within_groups_keep_longest_and_determinism():
     result = near_dedup(table, NearDupConfig(keep="longest"), group_column="group")
     assert kept_ids(result) == ["p1", "p2"]
     again = near_dedup(table, NearDupConfig(keep="longest"), group_column="group")
-    assert result.drop_log.equals(again.drop_log) and result.clusters.equals(again.clusters)
+    assert result.dropped.equals(again.dropped) and result.side["dedup_clusters"].equals(again.side["dedup_clusters"])
 
 
 def test_near_dedup_agrees_with_exact_jaccard_on_a_noisy_corpus():
@@ -107,8 +107,8 @@ def test_near_dedup_sketches_in_chunks_like_one_pass(monkeypatch):
     whole = near_dedup(prompts(texts), cfg)
     monkeypatch.setattr(dedup, "SIGNATURE_CHUNK", 7)
     chunked = near_dedup(prompts(texts), cfg)
-    assert chunked.drop_log.to_pylist() == whole.drop_log.to_pylist() and whole.drop_log.num_rows >= 30
-    assert chunked.clusters.to_pylist() == whole.clusters.to_pylist()
+    assert chunked.dropped.to_pylist() == whole.dropped.to_pylist() and whole.dropped.num_rows >= 30
+    assert chunked.side["dedup_clusters"].to_pylist() == whole.side["dedup_clusters"].to_pylist()
 
 
 def exact_reference(texts, k, threshold):

@@ -71,7 +71,8 @@ def _stats(rates):
 
 
 def test_rl_filter_keeps_strictly_between_and_logs_reasons():
-    kept, dropped = rl_filter(_stats([0.0, 0.25, 0.5, 1.0]), RLFilterConfig())
+    result = rl_filter(_stats([0.0, 0.25, 0.5, 1.0]), RLFilterConfig())
+    kept, dropped = result.kept, result.dropped
     assert kept["prompt_id"].to_pylist() == ["p1", "p2"]
     assert dropped.to_pylist() == [
         {"record_id": "p0", "table_name": "prompt_stats", "step": "rl_filter", "reason": "pass_rate 0.00 <= min 0.0"},
@@ -79,8 +80,79 @@ def test_rl_filter_keeps_strictly_between_and_logs_reasons():
 
 
 def test_rl_filter_custom_band():
-    kept, dropped = rl_filter(_stats([0.1, 0.25, 0.5, 0.8]), RLFilterConfig(min_pass=0.1, max_pass=0.8))
+    result = rl_filter(_stats([0.1, 0.25, 0.5, 0.8]), RLFilterConfig(min_pass=0.1, max_pass=0.8))
+    kept, dropped = result.kept, result.dropped
     assert kept["prompt_id"].to_pylist() == ["p1", "p2"]
     assert dropped["reason"].to_pylist() == ["pass_rate 0.10 <= min 0.1", "pass_rate 0.80 >= max 0.8"]
     with pytest.raises(ValidationError):
         RLFilterConfig(min_pass=0.5, max_pass=0.5)
+
+
+def _samples(counts: list[tuple[int, int]]):
+    """generations + verdicts: prompt p<i> has n_correct right answers out of k, per (n_correct, k)."""
+    gens, correct = {"generation_id": [], "prompt_id": [], "model": [], "n_tokens": []}, []
+    for i, (n_correct, k) in enumerate(counts):
+        for j in range(k):
+            gens["generation_id"].append(f"p{i}-{j}")
+            gens["prompt_id"].append(f"p{i}")
+            gens["model"].append("m")
+            gens["n_tokens"].append(10)
+            correct.append(j < n_correct)
+    return pa.table(gens), pa.table({"generation_id": gens["generation_id"], "correct": correct})
+
+
+# A spread of results at k = 4, plus two with more samples: 16/16 and 13/16.
+SPREAD = [(4, 4), (3, 4), (2, 4), (1, 4), (0, 4), (16, 16), (13, 16)]
+
+
+def _buckets(estimate: str) -> list[str]:
+    stats = prompt_stats(*_samples(SPREAD), DifficultyConfig(estimate=estimate))
+    return stats["difficulty_bucket"].to_pylist()
+
+
+def test_wilson_lower_calls_fewer_prompts_easy_and_only_well_sampled_ones_solved():
+    point, lower = _buckets("point"), _buckets("wilson_lower")
+    assert point == ["solved", "easy", "medium", "hard", "unsolved", "solved", "easy"]
+    easy = ("solved", "easy")
+    assert sum(b in easy for b in lower) < sum(b in easy for b in point)
+    # 4/4 is not evidence enough for "solved" or even "easy" (lower bound 0.51); 16/16 still is easy
+    assert lower[0] == "medium" and lower[5] == "easy" and lower[4] == "unsolved"
+
+
+def test_wilson_upper_calls_fewer_prompts_hard():
+    point, upper = _buckets("point"), _buckets("wilson_upper")
+    hard = ("hard", "unsolved")
+    assert sum(b in hard for b in upper) < sum(b in hard for b in point)
+    assert upper[4] == upper[3] == "medium"  # 0/4 and 1/4: upper bounds 0.49 and 0.6994
+
+
+def _estimated_stats():
+    return prompt_stats(*_samples(SPREAD), DifficultyConfig())
+
+
+def test_rl_filter_on_wilson_upper_drops_prompts_that_may_be_too_easy():
+    band = RLFilterConfig(min_pass=0.0, max_pass=0.8)
+    point = rl_filter(_estimated_stats(), band)
+    upper = rl_filter(_estimated_stats(), band, "wilson_upper")
+    def easy_kept(result):  # kept prompts the policy passes at least half the time
+        return sum(rate >= 0.5 for rate in result.kept["pass_rate"].to_pylist())
+
+    assert easy_kept(upper) < easy_kept(point)
+    assert "p1" in point.kept["prompt_id"].to_pylist()  # 3/4 = 0.75 < 0.8, but its upper bound is 0.95
+    reasons = dict(zip(upper.dropped["record_id"].to_pylist(), upper.dropped["reason"].to_pylist()))
+    assert reasons["p1"] == "wilson_upper 0.95 >= max 0.8"
+
+
+def test_rl_filter_on_wilson_lower_drops_prompts_that_may_be_too_hard():
+    band = RLFilterConfig(min_pass=0.2, max_pass=1.0)
+    point = rl_filter(_estimated_stats(), band)
+    lower = rl_filter(_estimated_stats(), band, "wilson_lower")
+    assert "p3" in point.kept["prompt_id"].to_pylist()  # 1/4 = 0.25 > 0.2, its lower bound 0.05
+    assert "p3" not in lower.kept["prompt_id"].to_pylist()
+    # ... and keeps a 4/4 prompt, whose lower bound (0.51) is no proof it is solved
+    assert "p0" in lower.kept["prompt_id"].to_pylist() and "p0" not in point.kept["prompt_id"].to_pylist()
+
+
+def test_difficulty_config_rejects_an_unknown_estimate():
+    with pytest.raises(ValidationError, match="estimate"):
+        DifficultyConfig(estimate="median")

@@ -36,7 +36,8 @@ def test_each_response_check_drops_with_its_reason():
         ("Answer: 7 \x00\x01\x02\x03\ufffd", "stop", None),       # g4 garbled
         ("Ответ: семь, потому что три плюс четыре. Answer: 7", "stop", None),  # g5 charset
     ])
-    kept, drops = filter_responses(table, ResponseQualityConfig(max_tokens=1000))
+    result = filter_responses(table, ResponseQualityConfig(max_tokens=1000))
+    kept, drops = result.kept, result.dropped
     assert kept.column("generation_id").to_pylist() == ["g0"]
     reasons = reasons_by_row(drops)
     assert set(reasons["g1"]) == {"quality.truncated", "quality.answer_format"}
@@ -52,14 +53,15 @@ def test_each_response_check_drops_with_its_reason():
 def test_checks_can_be_switched_off():
     table = generations([("no marker here", "length", None)])
     cfg = ResponseQualityConfig(drop_truncated=False, require_answer_format=False)
-    kept, drops = filter_responses(table, cfg)
+    result = filter_responses(table, cfg)
+    kept, drops = result.kept, result.dropped
     assert kept.num_rows == 1 and drops.num_rows == 0
 
 
 def test_answer_formats_match_what_extraction_reads():
     texts = ["<answer>7</answer>", "\\boxed{7}", "The final answer is 7", "**Answer:** 7", "ANSWER: 7",
              "I think it is 7", "answered nothing"]
-    kept, _ = filter_responses(generations([(t, "stop", None) for t in texts]), ResponseQualityConfig())
+    kept = filter_responses(generations([(t, "stop", None) for t in texts]), ResponseQualityConfig()).kept
     assert kept.column("response").to_pylist() == texts[:5]
 
 
@@ -67,13 +69,15 @@ def test_prompt_filter_keeps_every_bundled_eval_question():
     questions = [json.loads(line)["question"] for path in sorted(bundled_dir().glob("*.jsonl"))
                  for line in path.read_text().splitlines()]
     table = pa.table({"prompt_id": [str(i) for i in range(len(questions))], "prompt": questions})
-    kept, drops = filter_prompts(table, PromptQualityConfig())
+    result = filter_prompts(table, PromptQualityConfig())
+    kept, drops = result.kept, result.dropped
     assert drops.num_rows == 0 and kept.num_rows == len(questions) == 400
 
 
 def test_prompt_length_bounds_and_empty_prompts():
     table = pa.table({"prompt_id": ["a", "b", "c"], "prompt": ["", None, "What is 2 + 2 ?"]})
-    kept, drops = filter_prompts(table, PromptQualityConfig(min_tokens=2, max_tokens=4))
+    result = filter_prompts(table, PromptQualityConfig(min_tokens=2, max_tokens=4))
+    kept, drops = result.kept, result.dropped
     assert kept.num_rows == 0
     assert reasons_by_row(drops) == {"a": {"quality.length": "0 tokens < min_tokens 2"},
                                      "b": {"quality.length": "0 tokens < min_tokens 2"},

@@ -10,7 +10,7 @@ from curation.mixing import (
     QuotaConfig,
     dmt_schedule,
     fill_budget,
-    mix,
+    mix_split,
     prompt_attributes,
     split_budget,
     weighted_order,
@@ -41,7 +41,8 @@ def test_fill_budget_honours_budget_and_task_quota():
     p = prompts(20)
     attrs = prompt_attributes(p)
     cfg = MixConfig(quotas=QuotaConfig(per_task={"gcd": 0.25}))
-    kept, dropped = fill_budget(sft_rows(p), attrs, 8, cfg, table_name="sft_examples")
+    result = fill_budget(sft_rows(p), attrs, 8, cfg, table_name="sft_examples")
+    kept, dropped = result.kept, result.dropped
     tasks = dict(zip(p.column("prompt_id").to_pylist(), p.column("task").to_pylist()))
     kept_tasks = [tasks[x] for x in kept.column("prompt_id").to_pylist()]
     assert kept.num_rows == 8 and kept_tasks.count("gcd") == 2
@@ -52,16 +53,16 @@ def test_fill_budget_honours_budget_and_task_quota():
 def test_token_budget_uses_cost_column_or_estimate():
     p = prompts(4)
     rows = sft_rows(p).append_column("n_tokens", pa.array([50, 50, 50, 50]))
-    kept, _ = fill_budget(rows, prompt_attributes(p), 120, MixConfig(unit="tokens"), table_name="sft_examples")
+    kept = fill_budget(rows, prompt_attributes(p), 120, MixConfig(unit="tokens"), table_name="sft_examples").kept
     assert kept.num_rows == 2
-    est, _ = fill_budget(sft_rows(p), prompt_attributes(p), 25, MixConfig(unit="tokens"), table_name="sft_examples")
+    est = fill_budget(sft_rows(p), prompt_attributes(p), 25, MixConfig(unit="tokens"), table_name="sft_examples").kept
     assert est.num_rows == 2  # ~11 tokens each from characters/4
 
 
 def test_weight_column_orders_selection():
     p = prompts(10)
     rows = sft_rows(p).append_column("weight", pa.array([0.0] * 9 + [5.0]))
-    kept, _ = fill_budget(rows, prompt_attributes(p), 1, MixConfig(), table_name="sft_examples")
+    kept = fill_budget(rows, prompt_attributes(p), 1, MixConfig(), table_name="sft_examples").kept
     assert kept.column("prompt_id").to_pylist() == ["p9"]
     order = weighted_order(["a", "b", "c"], [1, 1, 1], seed=1)
     assert order == weighted_order(["a", "b", "c"], [1, 1, 1], seed=1) and sorted(order) == [0, 1, 2]
@@ -75,7 +76,7 @@ def test_skill_and_bucket_quotas_use_attributes():
     attrs = prompt_attributes(p, stats, ps, skills)
     assert attrs.column("skills").to_pylist()[0] == ["addition"]
     cfg = MixConfig(quotas=QuotaConfig(per_skill={"addition": 0.5}, per_bucket={"easy": 0.5}))
-    kept, _ = fill_budget(sft_rows(p), attrs, 4, cfg, table_name="sft_examples")
+    kept = fill_budget(sft_rows(p), attrs, 4, cfg, table_name="sft_examples").kept
     ids = set(kept.column("prompt_id").to_pylist())
     assert len(ids & {"p0", "p1", "p2", "p3"}) <= 2 and len(ids & {"p3", "p4", "p5"}) <= 2
 
@@ -90,15 +91,18 @@ def test_dmt_specialist_first_then_general_with_replay():
     assert len(stage2) == 6 and len(set(stage2) & set(stage1)) == 2
 
 
-def test_mix_applies_three_budgets():
+def test_mix_split_applies_each_splits_budget():
     p = prompts(30)
     sft = sft_rows(p)
     pref = pa.table({"pair_id": [f"x{i}" for i in range(30)], "prompt_id": p.column("prompt_id"),
                      "prompt": ["q"] * 30, "chosen": ["a"] * 30, "rejected": ["b"] * 30})
     rl = p.select(["prompt_id", "prompt"])
-    res = mix(sft, pref, rl, prompt_attributes(p), MixConfig(budget=40, sft_share=0.1))
-    assert (res.sft.num_rows, res.preference.num_rows, res.rl.num_rows) == (4, 18, 18)
-    assert set(res.dropped.column("table_name").to_pylist()) == {"sft_examples", "preference_pairs", "rl_prompts"}
+    cfg, attrs = MixConfig(budget=40, sft_share=0.1), prompt_attributes(p)
+    res = {table: mix_split(rows, cfg, attributes=attrs, table_name=table)
+           for table, rows in (("sft_examples", sft), ("preference_pairs", pref), ("rl_prompts", rl))}
+    assert [r.kept.num_rows for r in res.values()] == [4, 18, 18]
+    assert all(set(r.dropped.column("table_name").to_pylist()) == {table} for table, r in res.items())
+    assert res["sft_examples"].kept.column("mix_stage").to_pylist() == [1] * 4
 
 
 def test_bad_config_and_input():

@@ -10,14 +10,13 @@ from curation.extract import extract_answer
 from curation.skill_synthesis import (
     SkillSynthesisConfig,
     compose_prompts,
-    composite_check,
     parse_problem,
     sample_skill_pairs,
-    split_answer,
     split_verifiable,
     synthesize_with_model,
 )
 from curation.skills import skill_id, skills_table
+from curation.verifiers import composite_check
 
 
 def rg_prompts():
@@ -53,19 +52,10 @@ def test_compose_makes_checkable_prompts():
     assert composite_check(first, meta)[0] == 0.0  # one answer for two questions
 
 
-def test_compose_with_a_fake_part_checker_and_missing_boost():
+def test_missing_boost_favours_pairs_with_missing_skills():
     ids = [f"s{i}" for i in range(6)]
     pairs = sample_skill_pairs(ids, 3, seed=0, missing={"s5": 1.0}, missing_boost=50.0)
     assert len(pairs) == 3 and len(set(pairs)) == 3 and all("s5" in p for p in pairs)
-    meta = {"parts": [{"verifier": "exact", "answer": "a"}, {"verifier": "exact", "answer": "b"}]}
-    check = lambda v, e, a, m, q: (float(e == a), "")  # noqa: E731
-    assert composite_check("(1) a (2) b", meta, check)[0] == 1.0
-
-
-def test_split_answer():
-    assert split_answer("3; 4", 2) == ["3", "4"]
-    assert split_answer("(1) 3, (2) 4.", 2) == ["3", "4"]
-    assert split_answer("3; 4; 5", 2) is None and split_answer("3;", 2) is None
 
 
 def test_compose_skips_unsafe_parts():
@@ -97,7 +87,8 @@ def test_model_synthesis_never_reaches_rl():
     assert "needs both of these skills" in backend.seen[0][0]["content"]
     prompts, skills2, links = rg_prompts()
     composed = compose_prompts(prompts, links, skills2, SkillSynthesisConfig())
-    kept, dropped = split_verifiable(pa.concat_tables([out, composed]))
+    result = split_verifiable(pa.concat_tables([out, composed]))
+    kept, dropped = result.kept, result.dropped
     assert kept.column("verifier").to_pylist() == ["composite"]
     assert dropped.num_rows == 2 and set(dropped.column("reason").to_pylist()) == {"no checkable answer: not for RL"}
 

@@ -47,12 +47,13 @@ def test_trace_tags_table_is_registered_for_the_lake():
 def test_trace_filter_keeps_traces_within_bounds():
     table = generations([TRACE, "Answer: 7", "Wait. " * 9 + "Answer: 7"])
     tags = trace_tags(table, TraceTagConfig())
-    kept, drops = trace_filter(table, tags, TraceFilterConfig(min_backtracks=1, max_backtracks=5))
+    result = trace_filter(table, TraceFilterConfig(min_backtracks=1, max_backtracks=5), tags=tags)
+    kept, drops = result.kept, result.dropped
     assert kept.column("generation_id").to_pylist() == ["g0"]
     assert dict(zip(drops.column("record_id").to_pylist(), drops.column("reason").to_pylist())) == {
         "g1": "backtracks 0 < min 1", "g2": "backtracks 9 > max 5"}
     assert set(drops.column("step").to_pylist()) == {"trace.backtracks"}
-    untagged = trace_filter(table, tags.slice(0, 1), TraceFilterConfig(min_backtracks=1))
+    untagged = trace_filter(table, TraceFilterConfig(min_backtracks=1), tags=tags.slice(0, 1))
     assert untagged.kept.num_rows == 3  # rows without tags are not judged
 
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 import reasoning_gym
 
-from curation.verifiers import VERIFIERS, verdicts_table, verify
+from curation.verifiers import VERIFIERS, composite_check, split_answer, verdicts_table, verify
 from schemas.errors import ConfigError, InputError
 from schemas.tables import TABLES
 
@@ -112,7 +112,7 @@ def test_verdicts_table_uses_each_prompts_verifier(chain_sum_entries):
     assert verdicts.schema.names == [f.name for f in TABLES["verdicts"].schema if f.name != "run_id"]
     assert verdicts["correct"].to_pylist() == [True, False, True, True]
     assert verdicts["verifier"].to_pylist() == ["reasoning_gym", "reasoning_gym", "reasoning_gym", "math"]
-    assert verdicts["detail"].to_pylist()[2].startswith("last_number")
+    assert verdicts["detail"].to_pylist()[2].startswith("result_phrase")
 
 
 def test_verdicts_table_names_the_bad_row(chain_sum_entries):
@@ -123,3 +123,67 @@ def test_verdicts_table_names_the_bad_row(chain_sum_entries):
     bad_json = prompts.set_column(4, "metadata", pa.array(["{oops", None, None]))
     with pytest.raises(InputError, match="prompt rg0: metadata"):
         verdicts_table(orphan, bad_json)
+
+
+def test_composite_checks_each_part_with_the_given_checker():
+    meta = {"parts": [{"verifier": "exact", "answer": "a"}, {"verifier": "exact", "answer": "b"}]}
+    check = lambda v, e, a, m, q: (float(e == a), "")  # noqa: E731
+    assert composite_check("(1) a (2) b", meta, check)[0] == 1.0
+    assert composite_check("a; c", meta, check) == (0.5, "parts 1/0")
+    assert verify("composite", "Answer: a; b", "a; b", meta).score == 1.0
+
+
+def test_split_answer():
+    assert split_answer("3; 4", 2) == ["3", "4"]
+    assert split_answer("(1) 3, (2) 4.", 2) == ["3", "4"]
+    assert split_answer("3; 4; 5", 2) is None and split_answer("3;", 2) is None
+
+
+@pytest.mark.parametrize("task,response,gold,correct,detail", [
+    ("basic_arithmetic", "Answer: 4,750", "4750", True, "answer_line; same number"),
+    ("basic_arithmetic", "Answer: \u221210", "-10", True, "answer_line"),
+    ("basic_arithmetic", "Answer: +5", "5", True, "answer_line; same number"),
+    ("basic_arithmetic", "Answer: -2.0", "-2", True, "answer_line; same number"),
+    ("letter_counting", "The letter r appears three times.", "3", True, "result_phrase; same number"),
+    ("letter_counting", "Answer: 3 r's", "3", True, "answer_line"),
+    ("chain_sum", "Answer: 20,00", "2000", False, "answer_line; malformed number"),  # chain_sum strips commas
+    ("syllogism", "Answer: yes", "Yes", True, "answer_line"),
+    ("syllogism", "No, it does not follow.", "No", True, "leading_yes_no"),
+])
+def test_reasoning_gym_sees_the_gold_spelling_of_an_equal_answer(task, response, gold, correct, detail):
+    verdict = verify("reasoning_gym", response, gold, {"source_dataset": task})
+    assert (verdict.correct, verdict.detail) == (correct, detail)
+
+
+def test_reasoning_gym_scores_tasks_without_a_gold_answer_from_metadata():
+    # propositional_logic prompts have answer None: the scorer checks the conclusion itself
+    meta = {"source_dataset": "propositional_logic", "premises": ["P", "Q"], "variables": ["P", "Q"]}
+    assert verify("reasoning_gym", "Answer: P ∧ Q", None, meta).correct
+    trivial = verify("reasoning_gym", "Answer: P", None, meta)
+    assert not trivial.correct and trivial.score == 0.25
+    assert verify("exact", "Answer: P ∧ Q", None, meta).detail == "no gold answer"
+
+
+def test_an_expression_copied_from_the_question_is_not_an_answer():
+    question = "State the final answer to the following arithmetic problem: 7 + 4 ="
+    copied = verify("math", "Answer: 7 + 4", "11", {}, question=question)
+    assert not copied.correct and copied.detail == "answer_line; restates the question"
+    assert verify("math", "Answer: 7 + 4", "11", {}).correct  # math-verify evaluates it without the guard
+    assert verify("math", "Answer: 11", "11", {}, question=question).correct
+
+
+@pytest.mark.parametrize("response,gold,correct", [
+    ("Answer: 47,50", "4750", False),  # not a thousands grouping
+    ("Answer: 4,750", "4750", True),
+    ("Answer: 1 1/2", "1.5", True),
+    ("Answer: three", "3", True),
+    ("Answer: --10", "-10", False),  # a double minus is +10
+])
+def test_math_verifier_reads_numbers_like_a_person(response, gold, correct):
+    assert verify("math", response, gold, {}).correct is correct
+
+
+def test_leading_zeros_are_not_read_as_the_same_number():
+    # a gold like "0110" may be a bit string; "011" is not "11" there
+    assert not verify("reasoning_gym", "Answer: 110", "0110", {"source_dataset": "letter_counting"}).correct
+    assert not verify("reasoning_gym", "Answer: 011", "11", {"source_dataset": "letter_counting"}).correct

@@ -1,8 +1,10 @@
-"""The CLI is thin: every command has help; errors are one line with a typed exit code."""
+"""The CLI is thin: every command has help with examples; errors are one line with a typed exit code."""
+
+import argparse
 
 import pytest
 
-from flows.cli import build_parser, main
+from flows.cli import COMMANDS, build_parser, main
 
 
 def commands():
@@ -18,6 +20,27 @@ def test_every_core_command_exists_and_has_help(name):
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     helps = {a.dest: a.help for a in sub._choices_actions}
     assert helps.get(name), f"{name} has no one-line help"
+
+
+def every_parser(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command path, parser) for the top level, every command and every sub-command."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from every_parser(child, path + (name,))
+
+
+def test_every_command_and_sub_command_shows_an_example_of_itself():
+    found = dict(every_parser(build_parser()))
+    assert {path[0] for path in found if path} == set(COMMANDS)
+    assert {("train", t) for t in ("sft", "dpo", "grpo")} <= set(found) and ("model", "prepare") in found
+    for path, parser in found.items():
+        text = parser.format_help()
+        assert "\nexamples:\n" in text, f"warmstart {' '.join(path)} --help has no examples"
+        lines = text.split("\nexamples:\n", 1)[1].splitlines()
+        command = " ".join(("warmstart",) + path)
+        assert any(line.strip().startswith(command) for line in lines), f"no example of `{command}`"
 
 
 def test_errors_are_one_line_without_traceback(tmp_path, capsys):

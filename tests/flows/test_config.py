@@ -37,14 +37,14 @@ def test_every_shipped_config_loads(name):
         assert load_efficacy_config(path, quick=False).seeds
         assert load_efficacy_config(path, quick=True).seeds
     elif kind == "loop":
-        from flows.loop_config import load_loop_config
+        from flows.closed_loop_config import load_loop_config
 
         assert load_loop_config(path).rounds >= 1
     else:
-        from trainers.config import CONFIGS as TRAINERS
         from trainers.config import load_config as load_train_config
+        from trainers.registry import trainer_spec
 
-        assert isinstance(load_train_config(kind, path), TRAINERS[kind])
+        assert isinstance(load_train_config(kind, path), trainer_spec(kind).config_class())
 
 
 def write(tmp_path, text):

@@ -10,8 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from flows.executor import (EngineSpec, ExecutorConfig, assign_shards, check_executor, cut_shards,
-                            gpus_for, localize, parse_address, task_runner_for, worker_count)
+from flows.executor import (EngineSpec, ExecutorConfig, assign_shards, check_executor, gpus_for, localize,
+                            parse_address, task_runner_for, worker_count)
+from flows.shards import cut_shards
 from schemas.errors import ConfigError
 from schemas.lake import Lake
 
@@ -22,12 +23,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def test_cut_shards_respects_shard_size_and_keeps_index_groups():
-    work = {(0, 1, 2): list(range(5)), (2,): [7, 8]}
-    shards = cut_shards(work, 2)
-    assert shards == [((0, 1, 2), [0, 1]), ((0, 1, 2), [2, 3]), ((0, 1, 2), [4]), ((2,), [7, 8])]
 
 
 def test_assign_shards_deals_every_shard_once_and_balances_samples():

@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 import pytest
 
 from flows.cli import main
-from flows.report_queries import PANEL_QUERIES
+from flows.report_panels import PANELS as PANEL_SPECS
 from schemas.lake import Lake
 
-PANELS = [query.key for query in PANEL_QUERIES]
+PANELS = [spec.key for spec in PANEL_SPECS]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -43,6 +43,9 @@ def _rows() -> dict[str, list[dict]]:
         "skills": [{"skill_id": s, "name": s, "description": "", "origin": "seed"} for s in ("add", "plan")],
         "prompt_skills": [{"prompt_id": f"p{i}", "skill_id": "add" if i < 4 else "plan", "confidence": 1.0,
                            "origin": "tagger"} for i in range(6)],
+        "skill_mix": [{"table_name": "sft_examples", "skill_id": s, "name": s, "missing": s == "add",
+                       "n_before": n, "n_after": m, "share_before": n / 6, "share_after": m / 9}
+                      for s, n, m in (("add", 4, 7), ("plan", 2, 2))],
         "splits": [{"split_name": name, "version": 1, "kind": kind, "table_name": table, "row_ids": ["p1"],
                     "n_rows": n, "filter": "", "created_at": now}
                    for name, kind, table, n in [("warmup", "sft", "sft_examples", 3),
@@ -133,8 +136,8 @@ def test_loop_panel_adapts_to_the_loop_table_columns():
 
 
 def test_panel_sql_only_reads():
-    for query in PANEL_QUERIES:
-        assert re.match(r"\s*(SELECT|WITH)\b", query.sql), query.key
+    for spec in PANEL_SPECS:
+        assert re.match(r"\s*(SELECT|WITH)\b", spec.sql), spec.key
 
 
 _IMAGE_PROBE = """<script>

@@ -168,7 +168,7 @@ def test_new_split_version_starts_a_training_run_that_records_it(server, worker,
     lake = Lake(tmp_path / "lake")
     first = add_split(lake, "warm", "sft", sft_rows(4))
     assert main(["schedule", "--train", "sft", "--split", "warm", "--on-new-version", "--lake", str(lake.location),
-                 "--train-args", f"--model {model} --max-steps 1 --device cpu --no-progress", "--api", server]) == 0
+                 "--train-args", f"--model {model} --max-steps 1 --device cpu --set progress=false", "--api", server]) == 0
     second = add_split(lake, "warm", "sft", sft_rows(6))
     assert second > first
 
@@ -193,7 +193,7 @@ def test_train_via_prefect_runs_on_the_worker(server, worker, model, tmp_path, m
     lake = Lake(tmp_path / "lake")
     version = add_split(lake, "warm", "sft", sft_rows(4))
     code = main(["train", "sft", "--split", "warm", "--lake", str(lake.location), "--via-prefect", "--api", server,
-                 "--model", str(model), "--max-steps", "1", "--device", "cpu", "--no-progress"])
+                 "--model", str(model), "--max-steps", "1", "--device", "cpu", "--set", "progress=false"])
     assert code == 0
     rows = lake_rows(lake, "SELECT json_extract(config, '$.split_version')::INT AS v FROM runs WHERE kind = 'train'")
     assert rows == [{"v": version}]

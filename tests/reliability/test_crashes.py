@@ -18,7 +18,7 @@ import pytest
 
 from flows.cli import main
 from schemas.lake import Lake
-from schemas.splits import register_split
+from schemas.split_registry import register_split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROWS = 60_000  # per table and commit: big enough that a commit takes a visible fraction of a second
@@ -161,8 +161,8 @@ def sft_split(lake: Lake, n: int = 12) -> None:
 
 def train_argv(lake: Lake, model: Path, out: Path) -> list[str]:
     return ["train", "sft", "--split", "sft", "--lake", str(lake.location), "--model", str(model), "--out",
-            str(out), "--max-steps", str(MAX_STEPS), "--save-interval", str(SAVE_EVERY), "--batch-size", "2",
-            "--device", "cpu", "--no-progress"]
+            str(out), "--max-steps", str(MAX_STEPS), "--set", f"save_interval={SAVE_EVERY}", "--batch-size", "2",
+            "--device", "cpu", "--set", "progress=false"]
 
 
 @pytest.mark.slow
@@ -199,6 +199,7 @@ def test_kill_9_after_a_checkpoint_then_resume(tiny_model, tmp_path, capsys):
     runs = lake.query("SELECT run_id, status, parent_run_id FROM runs WHERE kind = 'train' ORDER BY started")
     first, second = runs.to_pylist()
     assert second["status"] == "completed" and second["parent_run_id"] == first["run_id"]
+    assert first["status"] == "interrupted", "the killed run is closed by the next run (its lock died with it)"
     metrics = lake.query("SELECT run_id, step, metric FROM train_metrics").to_pylist()
     keys = [(m["run_id"], m["step"], m["metric"]) for m in metrics]
     assert len(keys) == len(set(keys)), "duplicated train_metrics rows"

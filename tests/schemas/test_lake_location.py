@@ -6,7 +6,7 @@ import pytest
 
 from schemas.errors import ConfigError
 from schemas.lake import Lake
-from schemas.lake_location import is_postgres_url, libpq_conninfo, parse_location
+from schemas.lake_location import is_postgres_url, libpq_conninfo, mask_urls, parse_location, public_location
 
 
 def test_directory_location_is_unchanged(tmp_path):
@@ -74,3 +74,22 @@ def test_only_postgres_urls_are_urls(tmp_path):
 def test_conninfo_quotes_spaces_quotes_and_backslashes():
     text = libpq_conninfo({"dbname": "lake", "password": "a b'c\\d", "port": None, "user": ""})
     assert text == "dbname=lake password='a b\\'c\\\\d'"
+
+
+def test_a_postgres_lake_shows_and_passes_on_only_its_masked_url(tmp_path):
+    url = f"postgres://ana:pa%40ss@db.example:6543/lakemask?data_path={tmp_path}"
+    lake = Lake(url)
+    assert lake.location == f"postgres://ana:***@db.example:6543/lakemask?data_path={tmp_path}"
+    assert "pa@ss" not in repr(lake) + repr(lake.where) and lake.where.password == "pa@ss"
+    assert lake.where.redact("failed: pa@ss, quoted pa%40ss") == "failed: ***, quoted ***"
+    assert lake.workdir == tmp_path / ".warmstart"
+    # the masked URL, parsed again in this process, finds the password; another user's does not
+    assert Lake(lake.location).where.password == "pa@ss"
+    assert Lake(lake.location.replace("ana:", "bob:")).where.password is None
+
+
+def test_urls_are_masked_inside_any_text():
+    text = "lake=postgres://u:p@ss@h:5/db?data_path=/x and postgresql://v:q@k/db2"
+    assert mask_urls(text) == "lake=postgres://u:***@h:5/db?data_path=/x and postgresql://v:***@k/db2"
+    assert public_location("data/lake") == "data/lake"
+    assert public_location("postgres://me@h/db?data_path=/x") == "postgres://me@h/db?data_path=/x"

@@ -1,87 +1,20 @@
-"""A shared lake with its catalog in a real PostgreSQL server started for this test session.
+"""A shared lake with its catalog in a real PostgreSQL server started for this test session
+(tests/conftest.py: skipped with a hint when the server binaries are absent)."""
 
-Needs the PostgreSQL server binaries (Debian: `apt-get install -y postgresql`); skipped with
-that hint when they are absent. As root the server runs as the `postgres` user.
-"""
-
-import glob
-import os
-import pwd
-import shutil
+import re
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from schemas.errors import LakeError
 from schemas.lake import Lake
 
-PASSWORD = "lake-pw"
 
-
-def _postgres_bin() -> Path | None:
-    """The folder holding initdb/pg_ctl/createdb: on PATH, or Debian's /usr/lib/postgresql/N/bin."""
-    on_path = shutil.which("initdb")
-    candidates = ([Path(on_path).resolve().parent] if on_path else []) + [
-        Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    for folder in candidates:
-        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "createdb", "postgres")):
-            return folder
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: drop to the `postgres` user when we are root."""
-    if os.geteuid() != 0:
-        return command
-    return ["runuser", "-u", "postgres", "--", *command]
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    """A PostgreSQL server on a free localhost port with a password-protected `postgres` user."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found (CI: apt-get install -y postgresql)")
-    if os.geteuid() == 0:
-        try:
-            server_user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and no `postgres` user to run the server as")
-    home = Path(tempfile.mkdtemp(prefix="warmstart-pg-"))
-    (home / "pw").write_text(PASSWORD + "\n")
-    if os.geteuid() == 0:
-        for path in (home, home / "pw"):
-            os.chown(path, server_user.pw_uid, server_user.pw_gid)
-    port, data = _free_port(), home / "data"
-    run = lambda *cmd: subprocess.run(_as_server_user([str(bin_dir / cmd[0]), *cmd[1:]]),  # noqa: E731
-                                      check=True, capture_output=True, timeout=120)
-    run("initdb", "-D", str(data), "-U", "postgres", "--auth-host=scram-sha-256",
-        "--auth-local=trust", f"--pwfile={home / 'pw'}")
-    run("pg_ctl", "-D", str(data), "-l", str(home / "log"), "-w", "start",
-        "-o", f"-p {port} -k {home} -h 127.0.0.1 -c fsync=off")
-    try:
-        run("createdb", "-h", str(home), "-p", str(port), "-U", "postgres", "lake")
-        yield {"port": port}
-    finally:
-        run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def pg_url(pg_server, tmp_path_factory):
-    files = tmp_path_factory.mktemp("shared-files")
-    return f"postgres://postgres:{PASSWORD}@127.0.0.1:{pg_server['port']}/lake?data_path={files}"
+@pytest.fixture(scope="module")
+def pg_url(new_pg_lake):
+    return new_pg_lake()
 
 
 def _skills(ids, name="arith") -> list[dict]:
@@ -147,19 +80,19 @@ def _fails_fast(url: str, limit_s: float = 8.0) -> str:
     return str(caught.value)
 
 
-def test_bad_password_is_a_fast_lake_error(pg_url):
-    message = _fails_fast(pg_url.replace(f":{PASSWORD}@", ":wrong-pw@"))
+def test_bad_password_is_a_fast_lake_error(pg_url, pg_server):
+    message = _fails_fast(pg_url.replace(f":{pg_server['password']}@", ":wrong-pw@"))
     assert "password authentication failed" in message
     assert "wrong-pw" not in message and "cannot reach the lake catalog" in message
 
 
 def test_missing_database_says_to_create_it(pg_url):
-    message = _fails_fast(pg_url.replace("/lake?", "/nolake?"))
+    message = _fails_fast(re.sub(r"/lake\d+\?", "/nolake?", pg_url))
     assert 'database "nolake" does not exist' in message and "createdb" in message
 
 
-def test_closed_port_is_a_fast_lake_error(tmp_path):
-    message = _fails_fast(f"postgres://u:pw@127.0.0.1:{_free_port()}/lake?data_path={tmp_path}")
+def test_closed_port_is_a_fast_lake_error(tmp_path, closed_port):
+    message = _fails_fast(f"postgres://u:pw@127.0.0.1:{closed_port}/lake?data_path={tmp_path}")
     assert "refused" in message.lower()
 
 

@@ -56,7 +56,7 @@ ID_OF = {"sft": "example_id", "preference": "pair_id", "rl": "prompt_id"}
 
 def add_split(lake, name: str, kind: str, rows: list[dict], run_id: str = "testrun") -> int:
     """Commit rows to the kind's table and register split `name` over them; returns its version."""
-    from schemas.splits import register_split
+    from schemas.split_registry import register_split
 
     lake.commit({TABLE_OF[kind]: rows}, run_id=run_id)
     return register_split(lake, name, kind, [r[ID_OF[kind]] for r in rows], run_id=run_id)

@@ -15,19 +15,24 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.loop_config import LoopConfig
+from flows.closed_loop_config import LoopConfig
+from flows.run_record import recorded_run
 from schemas.errors import ConfigError
 from schemas.lake import Lake
+from schemas.lake_location import public_location
 from schemas.lake_sql import literal
+from schemas.split_registry import stage_split
+from schemas.tables import SPLIT_KINDS
 from schemas.validate import conform
+from trainers.registry import trainer_spec
 
-SPLIT_KIND = {"sft": "sft", "dpo": "preference", "grpo": "rl"}  # trainer -> split kind it trains on
 RESUMABLE_KEYS = {"rounds"}  # the only config keys a continued loop may change
 
 
 def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
     """Run (or continue) the loop to cfg.rounds rounds; returns every round's loop_rounds row."""
     from curation.models import resolve_model
+    from flows.preflight import check_methods
     from flows.sources import load_prompts
 
     lake = Lake(cfg.lake)
@@ -36,12 +41,13 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
     policy = cfg.model or first.model
     if first.backend != "openai":
         resolve_model(policy)
+    check_methods(first, load_prompts(first.sources, first.data_roots))  # DMT stages, judge model
     for trainer in {*cfg.train.first, *cfg.train.later}:  # trainer options are checked up front too
         train_config(cfg, trainer, 0, policy, "any-split", None)
-    rows, started = previous_rounds(lake, cfg), now()
-    record_loop(lake, cfg, "running", started)
+    rows = previous_rounds(lake, cfg)
     score = None  # the held-out score of `policy`, once measured
-    try:
+    # the loop's own `runs` row (kind loop); its curate and train runs name it as parent
+    with recorded_run(lake, cfg.name, "loop", public_config(cfg)):
         for r in range(cfg.rounds):
             row = rows.get(r) or new_round(cfg, r, policy)
             if row["status"] != "completed":
@@ -49,12 +55,12 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
                 row = run_round(cfg, lake, row, eval_prompts, score, log)
             rows[r] = row
             policy, score = row["checkpoint"], row["eval_pass_rate"]
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        record_loop(lake, cfg, status, started, f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    record_loop(lake, cfg, "completed", started)
     return [rows[r] for r in sorted(rows) if r < cfg.rounds]
+
+
+def public_config(cfg: LoopConfig) -> str:
+    """The loop config as `runs.config` stores it: JSON, the lake's password masked."""
+    return cfg.model_copy(update={"lake": public_location(cfg.lake)}).model_dump_json()
 
 
 def new_round(cfg: LoopConfig, r: int, policy: str) -> dict:
@@ -93,11 +99,11 @@ def curate_round(cfg: LoopConfig, lake: Lake, r: int, policy: str) -> dict:
     mined = mined_prompts(cfg, lake, r - 1) if r > 0 else None
     summary = run_curation(curate_cfg, run_id=run_id(cfg, r, "curate"), extra_prompts=mined, parent=cfg.name)
     splits = {}
-    for kind in SPLIT_KIND.values():
-        name = registered_split(summary.splits, getattr(curate_cfg.splits, kind))
-        if name:
-            version, n_rows = summary.splits[name]
-            splits[kind] = {"name": name, "version": version, "rows": n_rows}
+    for kind in SPLIT_KINDS:
+        name = getattr(curate_cfg.splits, kind)
+        found = registered_split(summary.splits, name)
+        if found:
+            splits[kind] = {"name": name, "version": found[0], "rows": found[1]}
     return {"curate_run_id": summary.run_id, "n_prompts": summary.counts.get("prompts"),
             "n_mined": 0 if mined is None else mined.num_rows, "splits": json.dumps(splits, sort_keys=True)}
 
@@ -108,7 +114,7 @@ def curate_config(cfg: LoopConfig, r: int, policy: str | None):
 
     overrides = [f"{key}={json.dumps(value)}" for key, value in cfg.curate.overrides.items()]
     overrides += [f"lake={json.dumps(cfg.lake)}"] + ([f"model={json.dumps(policy)}"] if policy else [])
-    overrides += [f"splits.{kind}={json.dumps(f'{cfg.name}-r{r}-{kind}')}" for kind in SPLIT_KIND.values()]
+    overrides += [f"splits.{kind}={json.dumps(f'{cfg.name}-r{r}-{kind}')}" for kind in SPLIT_KINDS]
     curate_cfg = load_config(cfg.curate.config, overrides)
     sources = []
     for source in curate_cfg.sources:
@@ -134,30 +140,32 @@ def mined_prompts(cfg: LoopConfig, lake: Lake, r: int) -> pa.Table:
     return conform("prompts", table.to_pylist(), run_id="")
 
 
-def registered_split(splits: dict, name: str) -> str | None:
-    """The split the curate run registered as `name` (a DMT mix registers name_stage1/_stage2)."""
-    for candidate in (name, f"{name}_stage1"):
-        if splits.get(candidate, (0, 0))[1] > 0:
-            return candidate
-    return None
+def registered_split(splits: dict, name: str) -> tuple[int, int] | None:
+    """(version, rows) of the split the curate run registered as `name`, or as a DMT mix's two
+    stages (name_stage1, name_stage2: rows of both); None when it has no rows."""
+    parts = [splits[n] for n in (name, stage_split(name, 1), stage_split(name, 2)) if n in splits]
+    rows = sum(n_rows for _, n_rows in parts)
+    return (parts[0][0], rows) if rows else None
 
 
 def train_round(cfg: LoopConfig, lake: Lake, r: int, policy: str, splits: dict, trainers: list[str],
                 log) -> tuple[str, list[str]]:
-    """Each trainer in turn from the last checkpoint; one without rows in its split is skipped."""
-    from flows.commands.train import train_and_record
+    """Each trainer in turn from the last checkpoint; one without rows in its split is skipped.
+    A DMT split trains its two stages in turn (flows/training.py train_split)."""
+    from flows.training import train_split
 
     checkpoint, run_ids = policy, []
     for trainer in trainers:
-        split = splits.get(SPLIT_KIND[trainer])
+        kind = trainer_spec(trainer).split_kind
+        split = splits.get(kind)
         if split is None:
-            log(f"  {trainer}: round {r} has no {SPLIT_KIND[trainer]} rows; skipped")
+            log(f"  {trainer}: round {r} has no {kind} rows; skipped")
             continue
         log(f"  train {trainer} on {split['name']} v{split['version']} ({split['rows']} rows) from {checkpoint}")
         tcfg = train_config(cfg, trainer, r, checkpoint, split["name"], split["version"])
-        result, _ = train_and_record(trainer, tcfg, lake, parent=cfg.name, run_id=run_id(cfg, r, trainer))
-        checkpoint = str(Path(result.checkpoint).resolve())
-        run_ids.append(result.run_id)
+        results = train_split(trainer, tcfg, lake, parent=cfg.name, run_id=run_id(cfg, r, trainer))
+        checkpoint = str(Path(results[-1][0].checkpoint).resolve())
+        run_ids += [result.run_id for result, _ in results]
     return checkpoint, run_ids
 
 
@@ -209,7 +217,8 @@ def previous_rounds(lake: Lake, cfg: LoopConfig) -> dict[int, dict]:
         return {}
     runs = lake.query(f"SELECT config FROM runs WHERE run_id = {literal(cfg.name)} AND kind = 'loop'").to_pylist()
     if runs:
-        before, now_ = json.loads(runs[0]["config"]), json.loads(cfg.model_dump_json())
+        before, now_ = json.loads(runs[0]["config"]), json.loads(public_config(cfg))
+        before["lake"] = public_location(before.get("lake") or "")  # rows of older versions held it raw
         changed = sorted(k for k in set(before) | set(now_) if k not in RESUMABLE_KEYS and before.get(k) != now_.get(k))
         if changed:
             raise ConfigError(f"loop '{cfg.name}' already ran in {lake} with other settings "
@@ -220,13 +229,6 @@ def previous_rounds(lake: Lake, cfg: LoopConfig) -> dict[int, dict]:
 
 def save_round(lake: Lake, row: dict) -> None:
     lake.commit({"loop_rounds": [row]}, run_id=row["loop_id"])
-
-
-def record_loop(lake: Lake, cfg: LoopConfig, status: str, started: datetime, detail: str = "") -> None:
-    """The loop's own `runs` row (kind loop); its curate and train runs name it as parent."""
-    lake.commit({"runs": [{"run_id": cfg.name, "kind": "loop", "config": cfg.model_dump_json(), "started": started,
-                           "finished": None if status == "running" else now(), "status": status,
-                           "parent_run_id": None, "detail": detail}]})
 
 
 def run_id(cfg: LoopConfig, r: int, stage: str) -> str:

@@ -2,7 +2,7 @@ import pyarrow as pa
 import pytest
 
 from curation.generate import PromptFormat
-from curation.splits import RLConfig, SFTConfig, rl_prompts, sft_examples
+from curation.split_builders import RLConfig, SFTConfig, rl_prompts, sft_examples
 from schemas.errors import InputError
 from schemas.ids import content_id
 from schemas.tables import TABLES

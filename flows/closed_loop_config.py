@@ -1,21 +1,26 @@
 """The `warmstart loop` config: how each round curates, trains, evaluates and mines."""
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, Field
 
-from flows.config import Source, format_validation_error, read_mapping, resolve_source_paths
-from schemas.errors import ConfigError
-
-Trainer = Literal["sft", "dpo", "grpo"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from flows.config import Source, resolve_source_paths
+from schemas.config import StrictModel, read_yaml, validate_model
+from trainers.registry import TRAINERS
 
 
-class LoopCurate(_Strict):
+def known_trainer(name: str) -> str:
+    """A registered trainer's name (trainers/registry.py)."""
+    if name not in TRAINERS:
+        raise ValueError(f"unknown trainer '{name}'; trainers: {', '.join(TRAINERS)}")
+    return name
+
+
+Trainer = Annotated[str, AfterValidator(known_trainer)]
+
+
+class LoopCurate(StrictModel):
     """Each round runs this curate config with the current policy as its model."""
 
     config: Path = Field(description="curate YAML (its lake and model are the loop's)")
@@ -25,7 +30,7 @@ class LoopCurate(_Strict):
         "every round); unset: the source's own count")
 
 
-class LoopTrain(_Strict):
+class LoopTrain(StrictModel):
     """Which trainers run in a round, each starting from the previous checkpoint."""
 
     first: list[Trainer] = Field(["sft"], min_length=1, description="round 0: the warm-up")
@@ -35,7 +40,7 @@ class LoopTrain(_Strict):
         default_factory=dict, description="trainer options per trainer, over its YAML (trainers/config.py)")
 
 
-class LoopEval(_Strict):
+class LoopEval(StrictModel):
     """Held-out prompts (split_guard eval: curation never trains on them) scored after each round."""
 
     sources: list[Source] = Field(min_length=1)
@@ -44,14 +49,14 @@ class LoopEval(_Strict):
     seed: int = 0
 
 
-class LoopMine(_Strict):
+class LoopMine(StrictModel):
     """Which prompts of round r go on to round r+1 as deficiency data."""
 
     below_pass_rate: float = Field(1.0, gt=0, le=1, description="carry prompts the policy passed less often")
     max_prompts: int | None = Field(None, ge=1, description="carry at most this many (hardest first)")
 
 
-class LoopConfig(_Strict):
+class LoopConfig(StrictModel):
     """Everything `warmstart loop` needs; see configs/loop.yaml."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -69,10 +74,7 @@ class LoopConfig(_Strict):
 def load_loop_config(path: str | Path, overrides: list[str] | None = None) -> LoopConfig:
     """Read and validate a loop YAML; relative paths resolve against the working directory first,
     then the config's folder."""
-    try:
-        cfg = LoopConfig.model_validate(read_mapping(path, overrides))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_validation_error(exc)}") from exc
+    cfg = validate_model(LoopConfig, read_yaml(path, overrides), path)
     folder = Path(path).parent
     resolve_source_paths(cfg.eval.sources, folder)
     if not cfg.curate.config.exists() and (folder / cfg.curate.config).exists():

@@ -1,41 +1,31 @@
-"""The one training loop every recipe shares: AdamW, warm-up + decay, accumulation, clipping,
+"""`fit`: the one step loop every recipe shares: AdamW, warm-up + decay, accumulation, clipping,
 bf16 autocast, evaluation, checkpoints, resume, progress bar and metrics.
 
-A recipe supplies three things (see sft.py): `order(epoch)` (example indices for an epoch),
+The recipe (trainers/recipe.py) supplies `order(epoch)` (example indices for an epoch),
 `prepare(model, micro_batches)` (collate or roll out; returns a list of optimizer updates, each a
-list of micro-batches, plus window metrics) and `loss(model, batch)` (loss already scaled for the
-accumulation window, plus metrics). `evaluate(model)` is optional.
+list of micro-batches, plus window metrics), `loss(model, batch)` (loss already scaled for the
+accumulation window, plus metrics) and `evaluate(model)`.
 """
 
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 
 from schemas.errors import ConfigError
 from trainers.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
+from trainers.recipe import Recipe, autocast
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
 
 
-class Recipe(Protocol):
-    n_examples: int
-    updates_per_step: int
-
-    def order(self, epoch: int) -> list[int]: ...
-    def prepare(self, model, micro_batches: list[list[int]]) -> tuple[list[list], dict[str, float]]: ...
-    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, float]]: ...
-    def evaluate(self, model) -> dict[str, float]: ...
-
-
 @dataclass
-class LoopResult:
-    """What a finished loop reports."""
+class FitResult:
+    """What a finished fit reports."""
 
     steps: int
     start_step: int
@@ -89,13 +79,8 @@ def build_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
                              betas=tuple(cfg.adam_betas), eps=1e-8, fused=fused or None)
 
 
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on the device when asked; fp32 otherwise."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
-def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.device, bf16: bool,
-               out_dir: Path, meta: dict, on_metrics: MetricsCallback | None = None) -> LoopResult:
+def fit(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.device, bf16: bool,
+        out_dir: Path, meta: dict, on_metrics: MetricsCallback | None = None) -> FitResult:
     """Train `model` in place with `recipe` for the planned steps; resume when cfg.resume."""
     plan = StepPlan(recipe, cfg)
     optimizer = build_optimizer(model, cfg)
@@ -131,7 +116,7 @@ def train_loop(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: to
     eval_metrics = _evaluate(model, recipe, device, bf16)
     if eval_metrics:
         emit(plan.total_steps, eval_metrics)
-    return LoopResult(plan.total_steps, start, time.perf_counter() - started, tokens, {**last, **eval_metrics})
+    return FitResult(plan.total_steps, start, time.perf_counter() - started, tokens, {**last, **eval_metrics})
 
 
 def _apply_updates(model, optimizer, recipe: Recipe, updates: list[list], first_update: int, schedule,
@@ -181,8 +166,6 @@ def _clip(model, max_norm: float) -> float:
 
 def _evaluate(model, recipe: Recipe, device, bf16: bool) -> dict[str, float]:
     """The recipe's eval metrics (empty when it has no eval rows)."""
-    if not hasattr(recipe, "evaluate"):
-        return {}
     model.eval()
     with torch.no_grad(), autocast(device, bf16):
         metrics = recipe.evaluate(model)

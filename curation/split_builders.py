@@ -5,17 +5,16 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from curation.generate import PromptFormat, conversation, output_schema
+from schemas.config import StrictModel
 from schemas.errors import InputError
 from schemas.ids import content_id
 
 
-class SFTConfig(BaseModel):
+class SFTConfig(StrictModel):
     """Which assistant turns become SFT targets."""
-
-    model_config = ConfigDict(extra="forbid")
 
     prefer: Literal["self", "gold"] = Field(
         "self", description="self: the model's own verified-correct responses (S3FT); gold: the gold answer")
@@ -56,10 +55,8 @@ def sft_examples(prompts: pa.Table, generations: pa.Table, verdicts: pa.Table, f
     return pa.Table.from_pydict(rows, schema=output_schema("sft_examples"))
 
 
-class RLConfig(BaseModel):
+class RLConfig(StrictModel):
     """Settings of the RL prompt split."""
-
-    model_config = ConfigDict(extra="forbid")
 
     curriculum_stage: int = Field(0, ge=0, description="stage written on every row (curriculum.py refines)")
 
