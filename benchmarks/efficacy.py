@@ -32,6 +32,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from pydantic import Field  # noqa: E402
 
+from benchmarks.bench_config import merge_overrides  # noqa: E402
 from benchmarks.efficacy_report import summarize, write_report  # noqa: E402
 from schemas.config import StrictModel, read_yaml, validate_model  # noqa: E402
 
@@ -69,15 +70,8 @@ def load_efficacy_config(path: Path, quick: bool) -> EfficacyConfig:
     """The YAML, with its `quick:` section merged in (recursively) when --quick."""
     raw = read_yaml(path)
     if quick:
-        raw = _merge(raw, raw.get("quick", {}))
+        raw = merge_overrides(raw, raw.get("quick", {}))
     return validate_model(EfficacyConfig, raw, path)
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, dict) else value
-    return out
 
 
 # --- curation -------------------------------------------------------------------------------------
@@ -309,7 +303,7 @@ def curate_facts(lake, splits: dict, curated: list[dict], cfg: EfficacyConfig) -
     return {"splits": {kind: read_split(lake, name).rows.num_rows for kind, name in splits.items()},
             "sft_tokens": count_tokens(curated), "sft_origins": origins, "train_prompts": train.num_rows,
             "sft_prompts": len({row["prompt_id"] for row in curated}),
-            # exact text matches; the curate flow's 13-gram decontamination runs before this
+            # exact text matches; the curate flow's n-gram decontamination runs before this
             "eval_overlap": sum(text in texts for text in train.column("prompt").to_pylist())}
 
 

@@ -3,7 +3,8 @@
 Each benchmark runs in its own process and prints one JSON line; this turns each line into
 entries {name, ours, reference, unit, ratio (ours / reference), better, machine, date}. A
 benchmark that fails or times out becomes an entry with its error, and the rest still run.
-Benchmarks are not tests: they do not run in CI.
+Benchmarks are not tests: they do not run in CI, except decontam_recall and scaling at their
+`--smoke` sizes (tests/benchmarks), which checks their output, not their numbers.
 
     .venv/bin/python benchmarks/run_all.py [--only dedup sql_rollouts] [--skip generation] [--full]
 """
@@ -28,7 +29,10 @@ MODEST = {
     "sql_rollouts": ["--rows", "10000000", "--prompts", "100000"],
     "adaptive_sampling": ["--backend", "vllm", "--prompts", "32", "--max-tokens", "96"],
     "skill_methods": [],  # the demo's prompts and settings, 12 synthesized questions
+    "decontam_recall": [],  # full sizes (configs/bench.yaml); about 5 minutes, most of it MiniLM
+    "scaling": [],  # full sizes (configs/bench.yaml): 10k-1M prompts, 1M-10M verdict rows; about an hour
 }
+TIMEOUTS = {"scaling": 4 * 3600}  # seconds, where --timeout is too short
 
 
 def entry(name: str, ours, reference, unit: str, better: str, note: str = "") -> dict:
@@ -96,9 +100,28 @@ def from_skill_methods(r: dict) -> list[dict]:
                   f"{r['synthesis_kept']} kept")]
 
 
+def from_decontam(r: dict) -> list[dict]:
+    settings = {s["name"]: s["scores"] for s in r["settings"]}
+    default, before = settings["default"], settings.get("before (n=13, punctuation kept, no containment)")
+    out = [entry(f"decontam_recall: {category} leaks caught, default vs before",
+                 default[category]["rate"], before[category]["rate"] if before else None, "recall", "higher",
+                 f"{default[category]['n']} leaks")
+           for category in ("verbatim", "embedded", "rewrapped", "changed_numbers", "paraphrase")]
+    return out + [entry("decontam_recall: clean same-task prompts dropped, default vs before",
+                        default["clean_same_task"]["rate"], before["clean_same_task"]["rate"] if before else None,
+                        "FP rate", "lower", f"{default['clean_same_task']['n']} prompts")]
+
+
+def from_scaling(r: dict) -> list[dict]:
+    return [entry(f"scaling: {s['step']} time exponent (largest sizes) vs linear", s.get("time_exponent_top"), 1.0,
+                  "log-log slope", "lower", f"projected {s.get('projected_seconds')} s, "
+                                             f"{s.get('projected_peak_gib')} GiB at {r['sizes']['project_to']:,}")
+            for s in r["steps"]]
+
+
 EXTRACT = {"generation": from_generation, "training": from_training, "dedup": from_dedup,
            "orchestration": from_orchestration, "sql_rollouts": from_sql, "adaptive_sampling": from_adaptive,
-           "skill_methods": from_skill_methods}
+           "skill_methods": from_skill_methods, "decontam_recall": from_decontam, "scaling": from_scaling}
 
 
 def machine() -> str:
@@ -159,7 +182,8 @@ def main() -> None:
     for name in names:
         print(f"[run_all] {name} ...", file=sys.stderr, flush=True)
         load = os.getloadavg()[0]
-        result, error, seconds = run_one(name, [] if args.full else MODEST[name], args.timeout)
+        timeout = max(args.timeout, TIMEOUTS.get(name, 0))
+        result, error, seconds = run_one(name, [] if args.full else MODEST[name], timeout)
         raw[name] = result or {"error": error}
         context = {**stamp, "benchmark": name, "seconds": round(seconds, 1), "load_avg_start": round(load, 1)}
         if result is None:

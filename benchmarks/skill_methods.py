@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout carries the JSON line only
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -26,10 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def task_profile(prompts: list[dict], replies) -> "pa.Table":  # noqa: F821 (pyarrow is imported inside)
+def task_profile(prompts: list[dict], replies) -> pa.Table:
     """A skill_profile of one skill per task: the share of verified-correct samples."""
-    import pyarrow as pa
-
     from curation.verifiers import verify
 
     per_task: dict[str, list[int]] = {}

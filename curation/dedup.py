@@ -32,6 +32,7 @@ DEDUP_CLUSTERS_SPEC = TABLES["dedup_clusters"]
 # Estimates this close to the threshold are re-checked exactly: 4 standard deviations of a
 # 128-slot estimate at J = 0.8, so farther estimates are almost never on the wrong side.
 EXACT_MARGIN = 0.15
+SIGNATURE_CHUNK = 100_000  # texts shingled and sketched at once
 Keep = Literal["first", "longest", "shortest"]
 _KEEP_DESCRIPTION = "which cluster member survives: first in table order, longest or shortest text"
 
@@ -99,13 +100,13 @@ def near_dedup(table: pa.Table, cfg: NearDupConfig, *, text_column: str = "promp
     """Cluster rows whose shingle sets look >= threshold similar; keep one per cluster."""
     require_columns(table, [text_column, id_column] + ([group_column] if group_column else []), table_name)
     n = table.num_rows
-    hashes, offsets = text_stats.ngram_hashes(table.column(text_column), cfg.shingle_size)
-    sig = minhash.signatures(hashes, offsets, cfg.num_perm, cfg.seed)
+    texts = text_stats.as_arrow(table.column(text_column))
+    sig, n_shingles = _signatures(texts, cfg)
     bands, rows = cfg.bands()
     groups = _group_codes(table, group_column) if group_column else None
-    left, right = minhash.candidate_pairs(sig, bands, rows, groups, active=np.diff(offsets) > 0)
+    left, right = minhash.candidate_pairs(sig, bands, rows, groups, active=n_shingles > 0)
     if cfg.verify != "none":
-        similar = _verified(sig, hashes, offsets, left, right, cfg)
+        similar = _verified(sig, texts, left, right, cfg)
         left, right = left[similar], right[similar]
     labels = minhash.connected_components(n, left, right)
     representative = _representatives(labels, _lengths(table, text_column), cfg.keep)
@@ -115,13 +116,30 @@ def near_dedup(table: pa.Table, cfg: NearDupConfig, *, text_column: str = "promp
                                   f"threshold {cfg.threshold})")
 
 
-def _verified(sig, hashes, offsets, left, right, cfg: NearDupConfig) -> np.ndarray:
-    """Which candidate pairs are similar: by estimate, or exactly where the estimate is unsure."""
+def _signatures(texts: pa.Array, cfg: NearDupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures and shingle counts, SIGNATURE_CHUNK texts at a time: only one chunk's
+    shingle hashes are ever in memory (a signature depends on its own text only)."""
+    sig = np.empty((len(texts), cfg.num_perm), np.uint32)
+    n_shingles = np.empty(len(texts), np.int64)
+    for start in range(0, len(texts), SIGNATURE_CHUNK):
+        hashes, offsets = text_stats.ngram_hashes(texts.slice(start, SIGNATURE_CHUNK), cfg.shingle_size)
+        stop = start + len(offsets) - 1
+        sig[start:stop] = minhash.signatures(hashes, offsets, cfg.num_perm, cfg.seed)
+        n_shingles[start:stop] = np.diff(offsets)
+    return sig, n_shingles
+
+
+def _verified(sig, texts: pa.Array, left, right, cfg: NearDupConfig) -> np.ndarray:
+    """Which candidate pairs are similar: by estimate, or exactly where the estimate is unsure
+    (the shingles of just those texts are hashed again)."""
     estimate = minhash.estimated_jaccard(sig, left, right)
     similar = estimate >= cfg.threshold
     if cfg.verify == "exact":
         unsure = np.flatnonzero(np.abs(estimate - cfg.threshold) <= EXACT_MARGIN)
-        similar[unsure] = minhash.exact_jaccard(hashes, offsets, left[unsure], right[unsure]) >= cfg.threshold
+        docs, position = np.unique(np.concatenate([left[unsure], right[unsure]]), return_inverse=True)
+        hashes, offsets = text_stats.ngram_hashes(texts.take(pa.array(docs, pa.int64())), cfg.shingle_size)
+        pairs = minhash.exact_jaccard(hashes, offsets, position[:unsure.size], position[unsure.size:])
+        similar[unsure] = pairs >= cfg.threshold
     return similar
 
 

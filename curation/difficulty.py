@@ -6,11 +6,11 @@ Buckets and the RL filter compare one number per prompt, `difficulty.estimate`: 
 only when they show that.
 """
 
-import math
-from collections import defaultdict
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from curation.generate import output_schema
@@ -46,43 +46,70 @@ class DifficultyConfig(StrictModel):
 
 def bucket(pass_rate: float, cfg: DifficultyConfig) -> str:
     """solved (1), easy, medium, hard (> 0), unsolved (0), of a pass rate or a bound of it."""
-    if pass_rate >= 1.0:
-        return "solved"
-    if pass_rate >= cfg.easy_min:
-        return "easy"
-    if pass_rate >= cfg.medium_min:
-        return "medium"
-    return "hard" if pass_rate > 0 else "unsolved"
+    return str(buckets(np.array([pass_rate]), cfg)[0])
+
+
+def buckets(values: np.ndarray, cfg: DifficultyConfig) -> np.ndarray:
+    """bucket() of many pass rates (or bounds) at once."""
+    return np.select([values >= 1.0, values >= cfg.easy_min, values >= cfg.medium_min, values > 0],
+                     list(BUCKETS[:4]), BUCKETS[4])
 
 
 def wilson_interval(n_correct: int, k: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a pass rate: honest at k = 4 and at 0 or k successes."""
     assert 0 <= n_correct <= k and k > 0, (n_correct, k)
+    low, high = wilson_intervals(np.array([n_correct]), np.array([k]), z)
+    return float(low[0]), float(high[0])
+
+
+def wilson_intervals(n_correct: np.ndarray, k: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """wilson_interval() of many (n_correct, k) pairs at once."""
+    k = np.asarray(k, np.float64)
     p, z2 = n_correct / k, z * z
     center = (p + z2 / (2 * k)) / (1 + z2 / k)
-    half = z * math.sqrt(p * (1 - p) / k + z2 / (4 * k * k)) / (1 + z2 / k)
-    return max(0.0, center - half), min(1.0, center + half)
+    half = z * np.sqrt(p * (1 - p) / k + z2 / (4 * k * k)) / (1 + z2 / k)
+    return np.maximum(0.0, center - half), np.minimum(1.0, center + half)
 
 
 def prompt_stats(generations: pa.Table, verdicts: pa.Table, cfg: DifficultyConfig) -> pa.Table:
     """Per (prompt_id, model): k, n_correct, pass_rate, Wilson ci_low/ci_high, bucket, mean_tokens.
 
-    Expects exactly one verdict per generation (verdicts of one verifier run).
+    Expects exactly one verdict per generation (verdicts of one verifier run). Arrow group-bys,
+    no per-row Python: millions of samples take seconds.
     """
-    correct_of = correct_by_generation(verdicts)
-    groups: dict[tuple[str, str], list[tuple[bool, int]]] = defaultdict(list)
-    for gen in generations.select(["generation_id", "prompt_id", "model", "n_tokens"]).to_pylist():
-        if gen["generation_id"] not in correct_of:
-            raise InputError(f"generation {gen['generation_id']} (prompt {gen['prompt_id']}) has no verdict")
-        groups[(gen["prompt_id"], gen["model"])].append((correct_of[gen["generation_id"]], gen["n_tokens"]))
-    rows = {name: [] for name in output_schema("prompt_stats").names}
-    for (prompt_id, model), samples in sorted(groups.items()):
-        k = len(samples)
-        values = dict(prompt_id=prompt_id, model=model, **rates(sum(correct for correct, _ in samples), k, cfg),
-                      mean_tokens=sum(tokens or 0 for _, tokens in samples) / k)
-        for name, value in values.items():
-            rows[name].append(value)
-    return pa.Table.from_pydict(rows, schema=output_schema("prompt_stats"))
+    verdicts = _one_verdict_each(verdicts.select(["generation_id", "correct"]))
+    known = pc.is_in(generations["generation_id"], value_set=verdicts["generation_id"].combine_chunks())
+    first = pc.index(known, False).as_py()  # -1: every generation has a verdict
+    if first >= 0:
+        raise InputError(f"generation {generations['generation_id'][first].as_py()} "
+                         f"(prompt {generations['prompt_id'][first].as_py()}) has no verdict")
+    correct = pc.cast(pc.fill_null(verdicts["correct"], False), pa.int64())  # a null verdict counts as wrong
+    samples = generations.select(["generation_id", "prompt_id", "model", "n_tokens"]).join(
+        verdicts.set_column(1, "correct", correct), "generation_id", use_threads=False)
+    grouped = samples.group_by(["prompt_id", "model"], use_threads=False).aggregate(
+        [("generation_id", "count"), ("correct", "sum"), ("n_tokens", "sum")]).sort_by(
+        [("prompt_id", "ascending"), ("model", "ascending")])
+    k = grouped["generation_id_count"].to_numpy()
+    n_correct = grouped["correct_sum"].to_numpy()
+    ci_low, ci_high = wilson_intervals(n_correct, k, cfg.z)
+    columns = {"prompt_id": grouped["prompt_id"], "model": grouped["model"], "k": k, "n_correct": n_correct,
+               "pass_rate": n_correct / k, "ci_low": ci_low, "ci_high": ci_high}
+    columns["difficulty_bucket"] = buckets(columns[ESTIMATE_COLUMNS[cfg.estimate]], cfg)
+    columns["mean_tokens"] = pc.fill_null(grouped["n_tokens_sum"], 0).to_numpy().astype(np.float64) / k
+    schema = output_schema("prompt_stats")
+    return pa.table([pa.array(columns[f.name], f.type) if isinstance(columns[f.name], np.ndarray)
+                     else columns[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _one_verdict_each(verdicts: pa.Table) -> pa.Table:
+    """The verdicts; an InputError naming the first generation seen twice."""
+    codes = pc.dictionary_encode(verdicts["generation_id"].combine_chunks()).indices.to_numpy()
+    first_seen = np.zeros(codes.size, bool)
+    first_seen[np.unique(codes, return_index=True)[1]] = True
+    if not first_seen.all():
+        generation_id = verdicts["generation_id"][int(np.argmin(first_seen))].as_py()
+        raise InputError(f"generation {generation_id} has more than one verdict; pass one verifier run's verdicts")
+    return verdicts
 
 
 def rates(n_correct: int, k: int, cfg: DifficultyConfig) -> dict:
@@ -94,14 +121,9 @@ def rates(n_correct: int, k: int, cfg: DifficultyConfig) -> dict:
 
 def correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:
     """generation_id -> verified correct; an InputError when a generation has two verdicts."""
-    correct_of: dict[str, bool] = {}
-    ids, correct = verdicts["generation_id"].to_pylist(), verdicts["correct"].to_pylist()
-    for generation_id, is_correct in zip(ids, correct):
-        if generation_id in correct_of:
-            raise InputError(f"generation {generation_id} has more than one verdict; "
-                             "pass one verifier run's verdicts")
-        correct_of[generation_id] = bool(is_correct)
-    return correct_of
+    verdicts = _one_verdict_each(verdicts)
+    return {generation_id: bool(is_correct) for generation_id, is_correct
+            in zip(verdicts["generation_id"].to_pylist(), verdicts["correct"].to_pylist())}
 
 
 class RLFilterConfig(StrictModel):

@@ -4,6 +4,7 @@ import random
 from collections import defaultdict
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from curation.generate import PromptFormat, output_schema
@@ -66,6 +67,16 @@ def _distinct(samples: list[dict]) -> list[dict]:
 
 
 def _scored_samples(generations: pa.Table, verdicts: pa.Table) -> dict[str, list[dict]]:
+    """prompt_id -> its judged samples, for prompts with a correct and an incorrect verdict only
+    (the rest make no pair; selected in Arrow so they never become Python objects)."""
+    judged = generations.select(["generation_id", "prompt_id"]).join(
+        verdicts.select(["generation_id", "correct"]), "generation_id", use_threads=False)
+    judged = judged.set_column(2, "correct", pc.fill_null(judged["correct"], False))
+    outcomes = judged.group_by("prompt_id", use_threads=False).aggregate([("correct", "any"), ("correct", "all")])
+    mixed = outcomes.filter(pc.and_(outcomes["correct_any"], pc.invert(outcomes["correct_all"])))["prompt_id"]
+    generations = generations.filter(pc.is_in(generations["prompt_id"], value_set=mixed.combine_chunks()))
+    verdicts = verdicts.filter(pc.is_in(verdicts["generation_id"],
+                                        value_set=generations["generation_id"].combine_chunks()))
     verdict_rows = verdicts.select(["generation_id", "correct", "score"]).to_pylist()
     verdict_of = {row["generation_id"]: row for row in verdict_rows}
     samples: dict[str, list[dict]] = defaultdict(list)

@@ -18,6 +18,7 @@ from schemas.config import StrictModel
 SYSTEM = "You label reasoning problems with the skills needed to solve them. Reply briefly."
 TAG_TEMPLATE = ("Skills:\n{menu}\n\nProblem:\n{prompt}\n\nWhich of the skills above does the problem "
                 "need? Reply with at most {most} skill numbers, comma-separated, like: Skills: 1, 3")
+EMBED_CHUNK = 8192  # prompts embedded at once by tag_by_embedding
 
 
 class TaggingConfig(StrictModel):
@@ -112,14 +113,18 @@ def tag_with_model(backend: GenerationBackend, prompts: pa.Table, skills: pa.Tab
 
 
 def tag_by_embedding(prompts: pa.Table, skills: pa.Table, embedder: TextEmbedder, cfg: TaggingConfig) -> pa.Table:
-    """prompt_skills by nearest skills (name: description) to the prompt text; confidence = cosine."""
-    sims = cosine_matrix(embedder.encode([p[: cfg.prompt_chars] for p in prompts.column("prompt").to_pylist()]),
-                         embedder.encode(skill_texts(skills)))
+    """prompt_skills by nearest skills (name: description) to the prompt text; confidence = cosine.
+    Prompts are embedded in chunks, so memory does not grow with their number."""
+    skill_vectors = embedder.encode(skill_texts(skills))
     ids = skills.column("skill_id").to_pylist()
     rows = []
-    for pid, row in zip(prompts.column("prompt_id").to_pylist(), sims):
-        for j in np.argsort(-row, kind="stable")[: cfg.max_skills]:
-            if row[j] >= cfg.embed_threshold:
-                rows.append((pid, ids[j], float(row[j])))
+    for start in range(0, prompts.num_rows, EMBED_CHUNK):
+        chunk = prompts.slice(start, EMBED_CHUNK)
+        texts = [p[: cfg.prompt_chars] for p in chunk.column("prompt").to_pylist()]
+        sims = cosine_matrix(embedder.encode(texts), skill_vectors)
+        for pid, row in zip(chunk.column("prompt_id").to_pylist(), sims):
+            for j in np.argsort(-row, kind="stable")[: cfg.max_skills]:
+                if row[j] >= cfg.embed_threshold:
+                    rows.append((pid, ids[j], float(row[j])))
     return links_table(rows, "embedding")
 

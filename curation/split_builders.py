@@ -4,6 +4,7 @@ from collections import defaultdict
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from curation.generate import PromptFormat, conversation, output_schema
@@ -91,10 +92,12 @@ def train_prompts(prompts: pa.Table) -> list[dict]:
 def correct_responses(generations: pa.Table, verdicts: pa.Table, *,
                       require_stop: bool) -> dict[str, list[str]]:
     """prompt_id -> distinct verified-correct response texts, shortest first (ties by text)."""
-    verdict_rows = zip(verdicts["generation_id"].to_pylist(), verdicts["correct"].to_pylist())
-    correct_ids = {generation_id for generation_id, ok in verdict_rows if ok}
+    # select in Arrow: only the correct responses become Python strings
+    correct_ids = verdicts.filter(pc.fill_null(verdicts["correct"], False))["generation_id"]
+    keep = pc.is_in(generations["generation_id"], value_set=pc.unique(correct_ids.combine_chunks()))
+    if require_stop:
+        keep = pc.and_(keep, pc.invert(pc.fill_null(pc.equal(generations["finish_reason"], "length"), False)))
     found: dict[str, set[str]] = defaultdict(set)
-    for gen in generations.select(["generation_id", "prompt_id", "response", "finish_reason"]).to_pylist():
-        if gen["generation_id"] in correct_ids and not (require_stop and gen["finish_reason"] == "length"):
-            found[gen["prompt_id"]].add(gen["response"])
+    for gen in generations.filter(keep).select(["prompt_id", "response"]).to_pylist():
+        found[gen["prompt_id"]].add(gen["response"])
     return {pid: sorted(texts, key=lambda text: (len(text), text)) for pid, texts in found.items()}

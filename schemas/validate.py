@@ -1,5 +1,6 @@
 """Conform tables to their lake schema at the boundary, with errors that name the column."""
 
+import numpy as np
 import pyarrow as pa
 
 from schemas.errors import LakeError
@@ -41,7 +42,7 @@ def last_per_key(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
     """Keep the last row of each key, so a commit with repeated keys behaves like repeated upserts."""
     if table.num_rows < 2:
         return table
-    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    indexed = table.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     last = indexed.group_by(list(key), use_threads=False).aggregate([("__row", "max")])
-    rows = sorted(last.column("__row_max").to_pylist())
-    return table.take(rows) if len(rows) < table.num_rows else table
+    rows = np.sort(last.column("__row_max").to_numpy())
+    return table.take(pa.array(rows)) if rows.size < table.num_rows else table

@@ -11,7 +11,8 @@ PROMPT_STEPS = [
     Step("exact_dedup", "prompts", lambda s: s.cfg.dedup.exact, dedup.exact_dedup),
     Step("near_dedup", "prompts", lambda s: s.cfg.dedup.near, dedup.near_dedup),
     Step("decontam", "prompts", lambda s: s.cfg.decontam if s.eval_sets else None, decontam.decontaminate,
-         inputs=lambda s: {"eval_sets": s.eval_sets}),
+         inputs=lambda s: {"eval_sets": s.eval_sets,
+                           "embedder": s.minilm() if s.cfg.decontam.paraphrase is not None else None}),
 ]
 # Pass rates still count every sample; only the SFT and preference builders see the cleaned set.
 RESPONSE_STEPS = [

@@ -73,7 +73,7 @@ def inventory(state: CurationState) -> None:
     synthetic = pc.is_in(prompts.column("source"), pa.array(skill_synthesis.ORIGINS))
     # a synthetic prompt's task is no skill: its pair is (pair_links below)
     found, links = skills.inventory_from_metadata(prompts.filter(pc.invert(synthetic)), cfg.inventory)
-    embedder = _embedder() if cfg.merge or cfg.extract or cfg.tagging == "embedding" else None
+    embedder = state.minilm() if cfg.merge or cfg.extract or cfg.tagging == "embedding" else None
     if cfg.extract is not None:
         ids = prompts.column("prompt_id").to_pylist()
         extracted, tags = skill_extraction.extracted_inventory(ids, _skill_replies(state), cfg.extract, embedder)
@@ -142,9 +142,3 @@ def profile(state: CurationState) -> None:
 
 def _concat(a: pa.Table, b: pa.Table) -> pa.Table:
     return pa.concat_tables([a, b.select(a.column_names)], promote_options="permissive")
-
-
-def _embedder():
-    from curation.embeddings import load_minilm
-
-    return load_minilm()

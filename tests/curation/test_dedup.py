@@ -97,6 +97,20 @@ def test_near_dedup_agrees_with_exact_jaccard_on_a_noisy_corpus():
     assert len(dropped & true_dropped) / len(true_dropped) >= 0.95
 
 
+def test_near_dedup_sketches_in_chunks_like_one_pass(monkeypatch):
+    from curation import dedup
+
+    rng = np.random.default_rng(5)
+    bases = [" ".join(rng.choice([f"w{i}" for i in range(300)], size=40)) for _ in range(30)]
+    texts = [b for b in bases for _ in range(2)] + [b + " extra tail" for b in bases]
+    cfg = NearDupConfig(shingle_size=3, threshold=0.7)
+    whole = near_dedup(prompts(texts), cfg)
+    monkeypatch.setattr(dedup, "SIGNATURE_CHUNK", 7)
+    chunked = near_dedup(prompts(texts), cfg)
+    assert chunked.dropped.to_pylist() == whole.dropped.to_pylist() and whole.dropped.num_rows >= 30
+    assert chunked.side["dedup_clusters"].to_pylist() == whole.side["dedup_clusters"].to_pylist()
+
+
 def exact_reference(texts, k, threshold):
     """Keep-first dedup over components of pairs with exact shingle Jaccard >= threshold."""
     sets = [{tuple(t.split()[i:i + k]) for i in range(len(t.split()) - k + 1)} for t in texts]

@@ -115,6 +115,19 @@ def test_tag_by_embedding_picks_nearest_skill():
     assert tags.column("skill_id").to_pylist() == [skill_id("gcd of numbers")]
 
 
+def test_tag_by_embedding_in_chunks_tags_like_one_pass(monkeypatch):
+    from curation import skill_tagging
+
+    skills = skills_table(["gcd of numbers", "sum of numbers"], ["greatest common divisor", "add numbers"])
+    texts = ["find the greatest common divisor", "add these numbers", "sum and divisor", "nothing here", "gcd"]
+    prompts = pa.table({"prompt_id": [f"p{i}" for i in range(5)], "prompt": texts})
+    cfg = TaggingConfig(max_skills=2, embed_threshold=0.1)
+    whole = tag_by_embedding(prompts, skills, WordEmbedder(), cfg)
+    monkeypatch.setattr(skill_tagging, "EMBED_CHUNK", 2)
+    assert tag_by_embedding(prompts, skills, WordEmbedder(), cfg).to_pylist() == whole.to_pylist()
+    assert whole.num_rows >= 3
+
+
 @pytest.mark.slow
 def test_bundled_minilm_merges_paraphrased_skill_names(minilm):
     vectors = minilm.encode(["integer addition", "addition of integers", "greatest common divisor"])

@@ -63,6 +63,11 @@ def test_repetition_ratio_flags_loops_not_prose():
     assert ratios[1] == 0.0 and ratios[2] == 0.0 and ratios[3] == 0.0
 
 
+def test_repetition_ratio_in_chunks_matches_one_pass():
+    texts = ["the answer is 4. " * (i % 5 + 1) + f"case {i}" for i in range(23)]
+    assert np.array_equal(ts.repetition_ratios(texts, n=3, chunk=4), ts.repetition_ratios(texts, n=3))
+
+
 def test_garbled_and_script_ratios():
     texts = pa.array(["clean text\n\twith tabs", "bad\x00\x01\ufffd!", "Привет мир", "α + β = γ in Latin"])
     garbled = ts.garbled_ratios(texts)

@@ -9,7 +9,7 @@ from schemas.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Which loader reads each shipped config; a new config must be listed here to be shipped.
-KINDS = {"demo.yaml": "curate", "efficacy.yaml": "efficacy", "loop.yaml": "loop",
+KINDS = {"demo.yaml": "curate", "efficacy.yaml": "efficacy", "loop.yaml": "loop", "bench.yaml": "bench",
          "train_sft.yaml": "sft", "train_dpo.yaml": "dpo", "train_grpo.yaml": "grpo"}
 
 
@@ -23,6 +23,14 @@ def test_every_shipped_config_loads(name):
     if kind == "curate":
         cfg = load_config(path)
         assert cfg.sources and cfg.sampling.k >= 1
+    elif kind == "bench":
+        from benchmarks.bench_config import load_bench_config
+        from curation.decontam import DecontamConfig
+
+        for smoke in (False, True):
+            bench = load_bench_config(path, smoke=smoke)
+            assert all(DecontamConfig(**s.config) for s in bench.decontam_recall.settings)
+            assert bench.scaling.prompts == sorted(bench.scaling.prompts)
     elif kind == "efficacy":
         from benchmarks.efficacy import load_efficacy_config
 
