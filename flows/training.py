@@ -18,6 +18,8 @@ def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None
     """Check, train, and record the run (kind "train") with its metrics; returns (result, recorded).
 
     The run is recorded whenever it trains from a split (or the lake exists)."""
+    from trainers.launch import launch
+    from trainers.parallel import launched_by_torchrun
     from trainers.run import execute, prepare_run
 
     run_id = run_id or uuid.uuid4().hex[:12]
@@ -34,7 +36,8 @@ def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None
         metrics.extend({"run_id": run_id, "step": step, "metric": k, "value": float(v)} for k, v in values.items())
 
     try:
-        result = execute(prepared, run_id=run_id, on_metrics=collect)
+        train_fn = launch if cfg.gpus > 1 and not launched_by_torchrun() else execute  # --gpus N: N processes
+        result = train_fn(prepared, run_id=run_id, on_metrics=collect)
     except BaseException as exc:
         if record:
             detail = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"

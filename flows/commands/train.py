@@ -13,7 +13,8 @@ from schemas.lake import Lake
 # The everyday flags, each one config field (its help is the field's description).
 CONFIG_FLAGS = {"--split": "split", "--version": "version", "--data": "data", "--model": "model", "--out": "out",
                 "--max-steps": "max_steps", "--device": "device", "--lr": "learning_rate",
-                "--batch-size": "batch_size", "--seed": "seed", "--resume": "resume"}
+                "--batch-size": "batch_size", "--seed": "seed", "--resume": "resume", "--gpus": "gpus",
+                "--gradient-checkpointing": "gradient_checkpointing", "--max-tokens-per-batch": "max_tokens_per_batch"}
 
 
 def register(sub) -> None:
@@ -82,6 +83,11 @@ def config_values(args) -> dict:
 
 def handle(args) -> int:
     from trainers.config import load_config
+    from trainers.parallel import launched_by_torchrun
+
+    if launched_by_torchrun():  # every rank would open the lake: one process must own it
+        raise ConfigError("`warmstart train` under torchrun: use `warmstart train --gpus N` (it starts torchrun) "
+                          "or `torchrun -m trainers.launch --trainer NAME --data FILE`")
 
     cfg = load_config(args.trainer, args.config, config_values(args), args.overrides)  # fails before any submit
     if args.via_prefect:
@@ -127,7 +133,9 @@ def submit_via_prefect(args) -> int:
 
 def _print_summary(trainer: str, result, recorded: bool) -> None:
     shown = {k: round(v, 4) for k, v in result.metrics.items()
-             if k in ("loss", "eval/loss", "rewards/accuracies", "reward", "pass_rate", "eval/pass_rate")}
+             if k in ("loss", "eval/loss", "rewards/accuracies", "reward", "pass_rate", "eval/pass_rate", "mfu",
+                      "time/rollout", "time/update")}
     print(f"{trainer} run {result.run_id}: {result.steps} steps in {result.seconds:.0f}s, "
           f"{result.tokens_per_s:,.0f} tokens/s, {shown}")
+    print(f"memory: {result.memory}")
     print(f"checkpoint: {result.checkpoint}" + (" (run and metrics recorded in the lake)" if recorded else ""))

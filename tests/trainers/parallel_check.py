@@ -1,0 +1,63 @@
+"""Run under torchrun by test_parallel.py: train each trainer of SPEC (a JSON file) on the ranks
+and, on rank 0, write every run's per-step losses and checkpoint to SPEC's `out` file.
+
+    torchrun --nproc_per_node 2 tests/trainers/parallel_check.py spec.json
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from trainers.rollout import Completion  # noqa: E402
+
+
+class AlternatingSampler:
+    """Deterministic completions: "7" (right) for even samples, "3" (wrong) for odd ones, so every
+    group has a reward spread and every rank (and one process) samples alike."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def generate(self, model, prompts, n, *, greedy=False):
+        texts = ["7" if k % 2 == 0 else "3" for k in range(n)]
+        return [Completion(self.tokenizer.encode(t) + [self.tokenizer.eos_token_id], t, False)
+                for _ in prompts for t in texts]
+
+
+def run_all(spec: dict, on_metrics_of=None) -> dict:
+    """Train every run of `spec`; returns {trainer: {"losses": {step: loss}, "grad_norms": ..., "checkpoint": dir}}."""
+    from trainers.config import load_config
+    from trainers.run import train
+
+    results = {}
+    for trainer, options in spec["runs"].items():
+        losses, norms = {}, {}
+        cfg = load_config(trainer, None, options)
+        context = {"sampler": AlternatingSampler(load_tokenizer(cfg.model))} if trainer == "grpo" else {}
+        result = train(trainer, cfg, run_id=f"parallel-{trainer}",
+                       on_metrics=lambda step, m, losses=losses, norms=norms: (
+                           losses.__setitem__(str(step), m.get("loss")), norms.__setitem__(str(step), m.get("grad_norm"))),
+                       **context)
+        results[trainer] = {"losses": losses, "grad_norms": norms, "checkpoint": str(result.checkpoint), "memory": result.memory,
+                            "processes": result.lineage["processes"]}
+    return results
+
+
+def load_tokenizer(path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+if __name__ == "__main__":
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    results = run_all(spec)
+    if int(os.environ.get("RANK", "0")) == 0:
+        Path(spec["out"]).write_text(json.dumps(results))
+    from trainers.parallel import close_parallel
+
+    close_parallel()
