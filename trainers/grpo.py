@@ -44,6 +44,7 @@ class GRPOConfig(TrainConfig):
     rollout_backend: Literal["auto", "transformers", "vllm"] = Field(
         "auto", description="auto: vLLM on CUDA when installed, else transformers generate")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="vLLM share of accelerator memory")
+    vllm_enforce_eager: bool | None = Field(None, description="vLLM eager mode; unset: CUDA graphs on a GPU")
 
 
 class GRPORecipe(Recipe):

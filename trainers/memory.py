@@ -36,12 +36,12 @@ class MemoryPlan:
     note: str = ""
 
     def summary(self) -> str:
-        budget = f"{self.max_tokens_per_batch:,}" if self.max_tokens_per_batch else "no limit"
-        chosen = [name for name, auto in (("checkpointing", self.auto_checkpointing),
-                                           ("budget", self.auto_budget)) if auto]
-        how = f" (auto: {', '.join(chosen)})" if chosen else ""
-        return (f"gradient checkpointing {'on' if self.gradient_checkpointing else 'off'}, tokens per "
-                f"micro-batch: {budget}{how}" + (f"; {self.note}" if self.note else ""))
+        """One line for the run summary: each setting, whether it was chosen or set, and why."""
+        checkpointing = "on" if self.gradient_checkpointing else "off"
+        budget = (f"at most {self.max_tokens_per_batch:,} tokens per micro-batch" if self.max_tokens_per_batch
+                  else "micro-batches not split")
+        return (f"gradient checkpointing {checkpointing} ({'chosen' if self.auto_checkpointing else 'as set'}), "
+                f"{budget} ({'chosen' if self.auto_budget else 'as set'})" + (f"; {self.note}" if self.note else ""))
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -108,6 +108,8 @@ def plan_memory(model, cfg, device: torch.device, bf16: bool, *, largest_tokens:
     auto_ckpt, auto_budget = cfg.gradient_checkpointing is None, cfg.max_tokens_per_batch is None
     plan = MemoryPlan(bool(cfg.gradient_checkpointing), cfg.max_tokens_per_batch, auto_ckpt, auto_budget)
     free = device_free_bytes(device)
+    if free is None and (auto_ckpt or auto_budget):
+        return replace(plan, note=f"no plan on {device.type}: free memory is unknown there")
     if free is None or not (auto_ckpt or auto_budget):
         return plan
     largest, longest = largest_tokens(), longest_example()

@@ -79,6 +79,16 @@ class BF16AdamW(torch.optim.Optimizer):
                 if param.grad is not None:
                     self._update(param, group, self._generator(_local(param).device, number, group))
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As torch's, but the moments stay fp32 (torch casts saved state to the weights' dtype)."""
+        saved = [pid for group in state_dict["param_groups"] for pid in group["params"]]
+        moments = {pid: {k: v for k, v in state_dict["state"].get(pid, {}).items() if k != "step"} for pid in saved}
+        super().load_state_dict(state_dict)
+        params = [p for group in self.param_groups for p in group["params"]]
+        for pid, param in zip(saved, params):
+            for key, value in moments[pid].items():
+                self.state[param][key] = value.to(device=param.device, dtype=torch.float32)
+
     def _stream(self, group: int, update: int) -> int:
         return (self.seed * 1_000_003 + group * 7_919 + update) % (2**63)
 
