@@ -57,7 +57,8 @@ class DPORecipe(Recipe):
         model.eval()
         with torch.no_grad(), autocast(device, bf16):
             for pairs in (self.pairs, self.eval_pairs):
-                groups = [pairs[start:start + self.cfg.batch_size] for start in range(0, len(pairs), self.cfg.batch_size)]
+                size = self.cfg.batch_size
+                groups = [pairs[start:start + size] for start in range(0, len(pairs), size)]
                 for group, logps in zip(groups, self.parallel.map_shared(groups, reference)):
                     for pair, (c, r) in zip(group, logps):
                         pair["ref_chosen"], pair["ref_rejected"] = c, r

@@ -86,8 +86,9 @@ class VLLMSampler:
         from vllm import LLM, SamplingParams
 
         # CUDA graphs survive the weight reloads: `sync` copies into the engine's own tensors
-        self.llm = LLM(model=str(model_path), seed=seed, dtype=dtype,
-                       enforce_eager=resolve_enforce_eager(enforce_eager), gpu_memory_utilization=gpu_memory_utilization)
+        eager = resolve_enforce_eager(enforce_eager)
+        self.llm = LLM(model=str(model_path), seed=seed, dtype=dtype, enforce_eager=eager,
+                       gpu_memory_utilization=gpu_memory_utilization)
         self.tokenizer, self.max_new_tokens = tokenizer, max_new_tokens
         self._params = lambda n, greedy: SamplingParams(  # noqa: E731
             n=n, temperature=0.0 if greedy else temperature, top_p=1.0 if greedy else top_p,

@@ -29,7 +29,7 @@ class AlternatingSampler:
 
 
 def run_all(spec: dict, on_metrics_of=None) -> dict:
-    """Train every run of `spec`; returns {trainer: {"losses": {step: loss}, "grad_norms": ..., "checkpoint": dir}}."""
+    """Train every run of `spec`; returns {trainer: {"losses", "grad_norms" (by step), "checkpoint", ...}}."""
     from trainers.config import load_config
     from trainers.run import train
 
@@ -38,12 +38,13 @@ def run_all(spec: dict, on_metrics_of=None) -> dict:
         losses, norms = {}, {}
         cfg = load_config(trainer, None, options)
         context = {"sampler": AlternatingSampler(load_tokenizer(cfg.model))} if trainer == "grpo" else {}
-        result = train(trainer, cfg, run_id=f"parallel-{trainer}",
-                       on_metrics=lambda step, m, losses=losses, norms=norms: (
-                           losses.__setitem__(str(step), m.get("loss")), norms.__setitem__(str(step), m.get("grad_norm"))),
-                       **context)
-        results[trainer] = {"losses": losses, "grad_norms": norms, "checkpoint": str(result.checkpoint), "memory": result.memory,
-                            "processes": result.lineage["processes"]}
+
+        def record(step, metrics, losses=losses, norms=norms):
+            losses[str(step)], norms[str(step)] = metrics.get("loss"), metrics.get("grad_norm")
+
+        result = train(trainer, cfg, run_id=f"parallel-{trainer}", on_metrics=record, **context)
+        results[trainer] = {"losses": losses, "grad_norms": norms, "checkpoint": str(result.checkpoint),
+                            "memory": result.memory, "processes": result.lineage["processes"]}
     return results
 
 
