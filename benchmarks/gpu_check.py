@@ -195,7 +195,8 @@ def main() -> None:
     try:
         models = check.run("models", [PY, "benchmarks/gpu_models.py", str(args.model_source), str(args.work / "models")]
                            + (["--small"] if args.small else []), limit=120, need=10)
-        data = check.run("data", [PY, "benchmarks/gpu_data.py", str(args.work / "data"), "--rows", "1024"],
+        rows = "64" if args.small else "1024"  # the auto-fit section trains one batch of 768 rows
+        data = check.run("data", [PY, "benchmarks/gpu_data.py", str(args.work / "data"), "--rows", rows],
                          limit=60, need=10)
         if models and data:  # most telling first: later sections are skipped when the budget runs out
             cli_train(check, models, data)

@@ -64,7 +64,7 @@ def memory_report(device: str, baseline_mb: float) -> dict:
 def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
     from trainers.config import load_config
     from trainers.fit import fit
-    from trainers.placement import place_model
+    from trainers.placement import fit_to_memory, place_model
     from trainers.run import prepare_run, seed_everything
 
     own = {"sft": {"assistant_only_loss": False, "packing": packing}, "dpo": {"beta": 0.1, "packing": packing},
@@ -83,6 +83,7 @@ def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
     tic = time.perf_counter()
     prepared.recipe.setup(placed.model, placed.device, prepared.bf16, model_path=prepared.model_path)
     setup_s = time.perf_counter() - tic
+    placed.memory = fit_to_memory(placed, cfg, prepared.bf16, prepared.recipe)
     marks = []
     fit(placed.model, prepared.tokenizer, prepared.recipe, cfg, device=placed.device, bf16=prepared.bf16,
         out_dir=prepared.out_dir, meta={}, memory=placed.memory,

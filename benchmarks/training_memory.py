@@ -52,7 +52,7 @@ def measure(config: str, checkpointing: bool, args) -> dict:
 
     from trainers.config import load_config
     from trainers.optim import build_optimizer
-    from trainers.placement import place_model
+    from trainers.placement import fit_to_memory, place_model
     from trainers.recipe import autocast
     from trainers.run import prepare_run
 
@@ -61,9 +61,10 @@ def measure(config: str, checkpointing: bool, args) -> dict:
                                     "weights": weights, "bf16": bf16, "gradient_checkpointing": checkpointing,
                                     "batch_size": args.batch_size, "assistant_only_loss": False, "max_length": 512})
     prepared = prepare_run("sft", cfg, run_id="memory")
-    model = place_model(prepared.model_path, cfg, prepared.device, bf16, prepared.recipe).model
-    recipe = prepared.recipe
+    placed = place_model(prepared.model_path, cfg, prepared.device, bf16, prepared.recipe)
+    model, recipe = placed.model, prepared.recipe
     recipe.setup(model, prepared.device, bf16)
+    fit_to_memory(placed, cfg, bf16, recipe)  # applies gradient checkpointing as set
     optimizer = build_optimizer(model, cfg)
     (batches,), _ = recipe.prepare(model, [list(range(args.batch_size))])
     batch = batches[0]

@@ -56,7 +56,7 @@ def static_bytes(model, optimizer: str, world: int = 1) -> dict[str, int]:
     trained = [p for p in model.parameters() if p.requires_grad]
     grads = sum(p.numel() * p.element_size() for p in trained)
     per_param = 2 if optimizer == "adamw_8bit" else 8  # two moments: 8-bit, or fp32 (BF16AdamW too)
-    state = sum(p.numel() * (per_param if p.dtype != torch.float64 else 16) for p in trained)
+    state = sum(p.numel() * per_param for p in trained)
     return {"weights": weights // world, "grads": grads // world, "optimizer": state // world}
 
 

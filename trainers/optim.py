@@ -13,7 +13,7 @@ torchao's `bf16_stochastic_round`. `adamw_8bit` is bitsandbytes' block-wise 8-bi
 import importlib.util
 
 import torch
-from torch.optim.adam import adam
+from torch.optim.adamw import adamw
 
 from schemas.errors import ConfigError
 
@@ -107,8 +107,7 @@ class BF16AdamW(torch.optim.Optimizer):
             state["exp_avg_sq"] = torch.zeros_like(param, dtype=torch.float32)
         master = weight.float()
         beta1, beta2 = group["betas"]
-        adam([master], [_local(param.grad).float()], [_local(state["exp_avg"])], [_local(state["exp_avg_sq"])], [],
-             [state["step"]], foreach=False, fused=group["fused"] or None, decoupled_weight_decay=True,
-             amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
-             eps=group["eps"], maximize=False)
+        adamw([master], [_local(param.grad).float()], [_local(state["exp_avg"])], [_local(state["exp_avg_sq"])], [],
+              [state["step"]], foreach=False, fused=group["fused"] or None, amsgrad=False, beta1=beta1, beta2=beta2,
+              lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
         weight.copy_(stochastic_round(master, generator))

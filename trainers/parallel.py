@@ -61,11 +61,15 @@ class Parallel:
         return float(tensor.item())
 
     def reduce_metrics(self, metrics: dict[str, float], summed: tuple[str, ...]) -> dict[str, float]:
-        """Metrics over all ranks: `summed` names added up, the others averaged."""
-        if not self.distributed or not metrics:
+        """Metrics over all ranks: `summed` names added up, the others averaged (a rank that had no
+        data for a metric, e.g. GRPO without samples, counts as 0)."""
+        if not self.distributed:
             return metrics
-        names = sorted(metrics)
-        tensor = torch.tensor([float(metrics[n]) for n in names], dtype=torch.float64, device=_comm_device())
+        names = [None] * self.world
+        torch.distributed.all_gather_object(names, sorted(metrics))
+        names = sorted(set().union(*names))
+        tensor = torch.tensor([float(metrics.get(n, 0.0)) for n in names], dtype=torch.float64,
+                              device=_comm_device())
         torch.distributed.all_reduce(tensor)
         return {n: v if n in summed else v / self.world for n, v in zip(names, tensor.tolist())}
 

@@ -1,7 +1,9 @@
 """Put the model on its devices: the device and its checks, the weight dtype, LoRA, one process
 or FSDP2 shards / replicas over torchrun ranks, torch.compile, and the memory plan.
 
-    placed = place_model(model_path, cfg, device, bf16, recipe)   # .model .device .parallel .memory
+    placed = place_model(model_path, cfg, device, bf16, recipe)   # .model .device .parallel
+    recipe.setup(placed.model, placed.device, bf16, ...)          # may take memory (GRPO's vLLM engine)
+    placed.memory = fit_to_memory(placed, cfg, bf16, recipe)      # what is left decides checkpointing
 """
 
 import importlib.util
@@ -47,8 +49,9 @@ def uses_flash_attention(device: torch.device, bf16: bool) -> bool:
     return device.type == "cuda" and bf16 and importlib.util.find_spec("flash_attn") is not None
 
 
-def load_model(path: Path, cfg: TrainConfig, device: torch.device, bf16: bool):
-    """The causal LM in cfg.weights' dtype on `device`, with LoRA as configured."""
+def load_model(path: Path, cfg: TrainConfig, device: torch.device, bf16: bool, *, keep_on_cpu: bool = False):
+    """The causal LM in cfg.weights' dtype for `device` (left on the CPU with `keep_on_cpu`: FSDP2
+    moves each rank's shard), with LoRA as configured."""
     from transformers import AutoModelForCausalLM
 
     options = {"dtype": WEIGHT_DTYPES[cfg.weights]}
@@ -62,7 +65,7 @@ def load_model(path: Path, cfg: TrainConfig, device: torch.device, bf16: bool):
         model = _with_lora(model, cfg)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
-    return model.to(device)
+    return model if keep_on_cpu else model.to(device)
 
 
 def _with_lora(model, cfg: TrainConfig):
@@ -95,22 +98,28 @@ class Placed:
     model: object
     device: torch.device
     parallel: Parallel
-    memory: MemoryPlan
+    memory: MemoryPlan | None = None
 
 
 def place_model(path: Path, cfg: TrainConfig, device: torch.device, bf16: bool, recipe) -> Placed:
-    """Load, shard or replicate (under torchrun), compile, and fit the model to memory."""
+    """Load, shard or replicate (under torchrun) and compile the model; the recipe learns its ranks."""
     parallel, device = init_parallel(device, recipe.sharding)
     sharded = parallel.strategy == "fsdp"
-    model = load_model(path, cfg, torch.device("cpu") if sharded else device, bf16)  # shards move to the device
+    model = load_model(path, cfg, device, bf16, keep_on_cpu=sharded)
     if cfg.compile:
         compile_layers(model)
     if sharded:
         shard_model(model, parallel, device, bf16=bf16, weights=cfg.weights)
     recipe.parallel = parallel
-    plan = StepPlan(recipe, cfg, parallel)
-    memory = plan_memory(model, cfg, device, bf16, largest_tokens=plan.largest_tokens,
-                         longest_example=recipe.unit_tokens, world=parallel.world if sharded else 1)
-    memory = parallel.broadcast(memory)
-    set_checkpointing(model, memory.gradient_checkpointing)
-    return Placed(model, device, parallel, memory)
+    return Placed(model, device, parallel)
+
+
+def fit_to_memory(placed: Placed, cfg: TrainConfig, bf16: bool, recipe) -> MemoryPlan:
+    """The memory plan (trainers/memory.py), the same on every rank (rank 0's), applied."""
+    plan = StepPlan(recipe, cfg, placed.parallel)
+    world = placed.parallel.world if placed.parallel.strategy == "fsdp" else 1
+    memory = plan_memory(placed.model, cfg, placed.device, bf16, largest_tokens=plan.largest_tokens,
+                         longest_example=recipe.unit_tokens, world=world)
+    memory = placed.parallel.broadcast(memory)
+    set_checkpointing(placed.model, memory.gradient_checkpointing)
+    return memory

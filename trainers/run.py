@@ -19,7 +19,7 @@ from trainers.checkpoint import checkpoint_meta, list_checkpoints, save_final
 from trainers.config import TrainConfig
 from trainers.data import SplitData, load_split
 from trainers.fit import MetricsCallback, fit
-from trainers.placement import (check_parallel_options, place_model, resolve_bf16, resolve_device,
+from trainers.placement import (check_parallel_options, fit_to_memory, place_model, resolve_bf16, resolve_device,
                                 uses_flash_attention)
 from trainers.recipe import Recipe
 from trainers.registry import trainer_spec
@@ -143,6 +143,7 @@ def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback |
     model, recipe = placed.model, p.recipe
     try:
         recipe.setup(model, placed.device, p.bf16, model_path=p.model_path, **context)
+        placed.memory = fit_to_memory(placed, p.cfg, p.bf16, recipe)
         p.out_dir.mkdir(parents=True, exist_ok=True)
         meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
         fitted = fit(model, p.tokenizer, recipe, p.cfg, device=placed.device, bf16=p.bf16, out_dir=p.out_dir,

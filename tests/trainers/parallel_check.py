@@ -6,6 +6,7 @@ and, on rank 0, write every run's per-step losses and checkpoint to SPEC's `out`
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,33 +18,42 @@ from trainers.rollout import Completion  # noqa: E402
 
 class AlternatingSampler:
     """Deterministic completions: "7" (right) for even samples, "3" (wrong) for odd ones, so every
-    group has a reward spread and every rank (and one process) samples alike."""
+    group has a reward spread and every rank (and one process) samples alike. With `only`, prompts
+    "say D" for D not in `only` get "7" every time: no spread, so zero-variance filtering drops them."""
 
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer, only: str | None = None):
+        self.tokenizer, self.only = tokenizer, only
 
     def generate(self, model, prompts, n, *, greedy=False):
-        texts = ["7" if k % 2 == 0 else "3" for k in range(n)]
-        return [Completion(self.tokenizer.encode(t) + [self.tokenizer.eos_token_id], t, False)
-                for _ in prompts for t in texts]
+        out = []
+        for prompt in prompts:
+            digit = re.search(r"say (\d)", self.tokenizer.decode(prompt))
+            flat = self.only is not None and (digit is None or digit.group(1) not in self.only)
+            for k in range(n):
+                text = "7" if flat or k % 2 == 0 else "3"
+                out.append(Completion(self.tokenizer.encode(text) + [self.tokenizer.eos_token_id], text, False))
+        return out
 
 
 def run_all(spec: dict, on_metrics_of=None) -> dict:
-    """Train every run of `spec`; returns {trainer: {"losses", "grad_norms" (by step), "checkpoint", ...}}."""
+    """Train every run of `spec` ({name: {"trainer", options}}); returns {name: {"losses", "grad_norms" (by
+    step), "checkpoint", ...}}."""
     from trainers.config import load_config
     from trainers.run import train
 
     results = {}
-    for trainer, options in spec["runs"].items():
+    for name, options in spec["runs"].items():
+        options = dict(options)
+        trainer, only = options.pop("trainer"), options.pop("sampler_only", None)
         losses, norms = {}, {}
         cfg = load_config(trainer, None, options)
-        context = {"sampler": AlternatingSampler(load_tokenizer(cfg.model))} if trainer == "grpo" else {}
+        context = {"sampler": AlternatingSampler(load_tokenizer(cfg.model), only)} if trainer == "grpo" else {}
 
         def record(step, metrics, losses=losses, norms=norms):
             losses[str(step)], norms[str(step)] = metrics.get("loss"), metrics.get("grad_norm")
 
-        result = train(trainer, cfg, run_id=f"parallel-{trainer}", on_metrics=record, **context)
-        results[trainer] = {"losses": losses, "grad_norms": norms, "checkpoint": str(result.checkpoint),
+        result = train(trainer, cfg, run_id=f"parallel-{name}", on_metrics=record, **context)
+        results[name] = {"losses": losses, "grad_norms": norms, "checkpoint": str(result.checkpoint),
                             "memory": result.memory, "processes": result.lineage["processes"]}
     return results
 
