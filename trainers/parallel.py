@@ -207,4 +207,15 @@ def full_state_dict(model, parallel: Parallel) -> dict | None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return state if parallel.main else None
+    if not parallel.main:
+        return None
+    first = {}  # a tied weight (embedding = LM head) is saved once, under its first name, as one process saves it
+    for name, param in model.named_parameters(remove_duplicate=False):
+        first.setdefault(id(param), name)
+    return {name: value for name, value in state.items() if first.get(id(_param(model, name)), name) == name}
+
+
+def _param(model, name: str):
+    module_name, _, attr = name.rpartition(".")
+    module = model.get_submodule(module_name) if module_name else model
+    return getattr(module, attr, None)

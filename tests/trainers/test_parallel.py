@@ -48,6 +48,7 @@ def spec(tmp_path, model_dir, data: dict, tag: str) -> dict:
 
 @pytest.mark.slow
 def test_two_processes_train_like_one_on_the_same_global_batch(digit_model_dir, tmp_path):
+    from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
     data = write_data(tmp_path)
@@ -70,6 +71,9 @@ def test_two_processes_train_like_one_on_the_same_global_batch(digit_model_dir, 
                 continue
             assert one[step] == pytest.approx(two_losses[step], rel=1e-4, abs=1e-6), (trainer, step)
             assert norms[0] == pytest.approx(norms[1], rel=1e-3), (trainer, step, norms)
+        files = [load_file(Path(single[trainer]["checkpoint"], "model.safetensors")),
+                 load_file(Path(sharded[trainer]["checkpoint"], "model.safetensors"))]
+        assert files[0].keys() == files[1].keys()  # the same checkpoint layout as one process saves
         reference = AutoModelForCausalLM.from_pretrained(single[trainer]["checkpoint"]).state_dict()
         loaded = AutoModelForCausalLM.from_pretrained(sharded[trainer]["checkpoint"]).state_dict()
         worst = max(float((weight - loaded[name]).abs().max()) for name, weight in reference.items())
