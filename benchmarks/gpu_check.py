@@ -52,7 +52,8 @@ class Check:
             done = subprocess.run(command, capture_output=True, text=True, timeout=min(limit, self.left()), cwd=ROOT)
         except subprocess.TimeoutExpired:
             self.sections[name] = {"status": "failed", "seconds": round(time.time() - tic),
-                                   "error": f"timed out after {min(limit, self.left()):.0f} s"}
+                                   "error": f"timed out after {time.time() - tic:.0f} s"}
+            self.write()
             return None
         result = {"output": _tail(done.stdout, 4)} if text_output else _last_json(done.stdout)
         entry = {"status": "ok" if done.returncode == 0 and result is not None else "failed",
@@ -60,6 +61,7 @@ class Check:
         if entry["status"] == "failed":
             entry["error"] = _tail(done.stderr or done.stdout)
         self.sections[name] = {**entry, "result": result}
+        self.write()  # after every section: a check cut short still brings back what it measured
         return result if entry["status"] == "ok" else None
 
     def write(self) -> None:

@@ -19,7 +19,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 WORK=${GPU_CHECK_WORK:-/tmp/warmstart-gpu}
 BUDGET=${GPU_CHECK_BUDGET_S:-420}
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 mkdir -p "$WORK"
 if ls .whl/*.whl >/dev/null 2>&1 && ! "$PYTHON" -c "import duckdb, pydantic, trl" 2>/dev/null; then
   "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$WORK/site" .whl/*.whl \
