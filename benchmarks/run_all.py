@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 MODEST = {
     "generation": [],  # fixed sizes: 64 prompts x 4 samples (vLLM), 8 prompts (HF)
     "training": ["--steps", "4", "--batch-size", "4", "--max-length", "256", "--threads", "1"],
+    "training_memory": ["--batch-size", "8", "--threads", "1"],
     "dedup": ["--docs", "100000", "--datasketch-docs", "10000", "--sample", "2000"],
     "orchestration": [],
     "sql_rollouts": ["--rows", "10000000", "--prompts", "100000"],
@@ -59,6 +60,17 @@ def from_training(r: dict) -> list[dict]:
             out.append(entry(f"training: {trainer.upper()} peak memory vs TRL", r[f"{trainer}_warmstart_peak_mem_mb"],
                              r[f"{trainer}_trl_peak_mem_mb"], "MB", "lower"))
     return out
+
+
+def from_training_memory(r: dict) -> list[dict]:
+    results = r["results"]
+    note = f"one SFT step, batch {r['batch_size']}, {r['device']}"
+    return [entry("training memory: bf16 weights vs fp32 weights, peak of one step", results[
+                      "bf16-weights, checkpointing off"]["peak_mb"], results["fp32, checkpointing off"]["peak_mb"], "MB",
+                  "lower", note),
+            entry("training memory: checkpointing on vs off, activations (fp32 weights, bf16 autocast)", results[
+                      "fp32+bf16-autocast, checkpointing on"]["activations_mb"],
+                  results["fp32+bf16-autocast, checkpointing off"]["activations_mb"], "MB", "lower", note)]
 
 
 def from_dedup(r: dict) -> list[dict]:
@@ -119,7 +131,8 @@ def from_scaling(r: dict) -> list[dict]:
             for s in r["steps"]]
 
 
-EXTRACT = {"generation": from_generation, "training": from_training, "dedup": from_dedup,
+EXTRACT = {"generation": from_generation, "training": from_training, "training_memory": from_training_memory,
+           "dedup": from_dedup,
            "orchestration": from_orchestration, "sql_rollouts": from_sql, "adaptive_sampling": from_adaptive,
            "skill_methods": from_skill_methods, "decontam_recall": from_decontam, "scaling": from_scaling}
 

@@ -17,7 +17,8 @@ from schemas.errors import ConfigError
 # The everyday flags, each one config field (its help is the field's description).
 CONFIG_FLAGS = {"--split": "split", "--version": "version", "--data": "data", "--model": "model", "--out": "out",
                 "--max-steps": "max_steps", "--device": "device", "--lr": "learning_rate",
-                "--batch-size": "batch_size", "--seed": "seed", "--resume": "resume"}
+                "--batch-size": "batch_size", "--seed": "seed", "--resume": "resume", "--gpus": "gpus",
+                "--gradient-checkpointing": "gradient_checkpointing", "--max-tokens-per-batch": "max_tokens_per_batch"}
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:

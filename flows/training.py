@@ -56,7 +56,9 @@ def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None
     """Check, train, and record the run (kind "train") with its metrics; returns (result, recorded).
 
     The run is recorded whenever it trains from a split (or the lake exists); `lineage` adds
-    entries to the run's recorded lineage."""
+    entries to the run's recorded lineage. cfg.gpus > 1 starts one process per GPU (torchrun)."""
+    from trainers.launch import launch
+    from trainers.parallel import launched_by_torchrun
     from trainers.run import execute, prepare_run
 
     run_id = run_id or new_run_id()
@@ -73,7 +75,8 @@ def train_and_record(trainer: str, cfg, lake: Lake, *, parent: str | None = None
                 metrics.extend({"run_id": run_id, "step": step, "metric": k, "value": float(v)}
                                for k, v in values.items())
 
-            result = execute(prepared, run_id=run_id, on_metrics=collect)
+            train_fn = launch if cfg.gpus > 1 and not launched_by_torchrun() else execute  # --gpus N: N processes
+            result = train_fn(prepared, run_id=run_id, on_metrics=collect)
             run.detail = str(result.checkpoint.resolve())
     except Exception as exc:
         if isinstance(exc, WarmstartError):

@@ -2,6 +2,9 @@
 
     out/checkpoint-20/   model (or LoRA adapter) + tokenizer + trainer_state.pt   (resumable)
     out/                 final merged model + tokenizer + lineage.json           (load anywhere)
+
+On several processes every rank takes part in gathering the sharded weights and optimizer state
+(trainers/parallel.py); rank 0 alone writes, in the same layout, so the result loads unchanged.
 """
 
 import json
@@ -12,6 +15,7 @@ from pathlib import Path
 import torch
 
 from schemas.errors import ConfigError
+from trainers.parallel import ONE_PROCESS, Parallel, full_state_dict
 
 STATE_FILE = "trainer_state.pt"
 META_FILE = "warmstart_meta.json"
@@ -23,21 +27,37 @@ def is_peft(model) -> bool:
 
 
 def save_checkpoint(out_dir: Path, step: int, model, tokenizer, optimizer, *, meta: dict,
-                    keep: int = 2) -> Path:
+                    keep: int = 2, parallel: Parallel = ONE_PROCESS) -> Path:
     """Write out_dir/checkpoint-<step> atomically and prune all but the newest `keep`."""
     final = out_dir / f"checkpoint-{step}"
     tmp = out_dir / f".checkpoint-{step}.partial"
+    weights = full_state_dict(model, parallel)
+    optimizer_state = _optimizer_state(model, optimizer, parallel)
+    if not parallel.main:
+        parallel.barrier()
+        return final
     shutil.rmtree(tmp, ignore_errors=True)
-    save_weights(model, tmp)  # the training dtype, so a resume continues from the exact weights
+    save_weights(model, tmp, state_dict=weights)  # the training dtype, so a resume continues from the exact weights
     tokenizer.save_pretrained(tmp)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": _rng_state(), "meta": meta},
-               tmp / STATE_FILE)
+    torch.save({"step": step, **optimizer_state, "rng": _rng_state(), "meta": meta}, tmp / STATE_FILE)
     (tmp / META_FILE).write_text(json.dumps({"step": step, **meta}, indent=2, default=str))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)  # a killed save never leaves a half checkpoint that resume would pick
     for old in list_checkpoints(out_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    parallel.barrier()
     return final
+
+
+def _optimizer_state(model, optimizer, parallel: Parallel) -> dict:
+    """One process: the optimizer's own state dict. Several: the full state keyed by parameter
+    name (gathered from the shards; every rank must call)."""
+    if not parallel.distributed:
+        return {"optimizer": optimizer.state_dict()}
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return {"optimizer_by_name": get_optimizer_state_dict(model, optimizer, options=options)}
 
 
 def list_checkpoints(out_dir: Path) -> list[Path]:
@@ -54,16 +74,24 @@ def checkpoint_meta(path: Path) -> dict:
     return json.loads(file.read_text()) if file.exists() else {}
 
 
-def load_checkpoint(path: Path, model, optimizer) -> dict:
+def load_checkpoint(path: Path, model, optimizer, *, parallel: Parallel = ONE_PROCESS) -> dict:
     """Restore weights, optimizer and RNG from `path`; return its state (step, meta)."""
     state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
-    _load_weights(path, model)
-    optimizer.load_state_dict(state["optimizer"])
+    _load_weights(path, model, parallel)
+    if "optimizer_by_name" in state:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, optimizer, state["optimizer_by_name"],
+                                 options=StateDictOptions(full_state_dict=True))
+    elif parallel.distributed:
+        raise ConfigError(f"{path} was saved by one process: resume it without --gpus")
+    else:
+        optimizer.load_state_dict(state["optimizer"])
     _set_rng_state(state["rng"])
     return state
 
 
-def _load_weights(path: Path, model) -> None:
+def _load_weights(path: Path, model, parallel: Parallel = ONE_PROCESS) -> None:
     from safetensors.torch import load_file
 
     if is_peft(model):
@@ -74,6 +102,11 @@ def _load_weights(path: Path, model) -> None:
     weights = {}
     for file in sorted(path.glob("*.safetensors")):
         weights.update(load_file(file))
+    if parallel.strategy == "fsdp":  # every rank read the full weights: each keeps its shard
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True, strict=False))
+        return
     missing, unexpected = model.load_state_dict(weights, strict=False)
     tied = {k for k in missing if k.endswith("lm_head.weight")} if model.config.tie_word_embeddings else set()
     if set(missing) - tied or unexpected:
@@ -81,22 +114,37 @@ def _load_weights(path: Path, model) -> None:
                           f"(missing {sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]})")
 
 
-def save_final(out_dir: Path, model, tokenizer, lineage: dict, *, dtype: str = "auto") -> Path:
+def save_final(out_dir: Path, model, tokenizer, lineage: dict, parallel: Parallel = ONE_PROCESS, *,
+               dtype: str = "auto") -> Path:
     """The trained model as a plain HF checkpoint (LoRA merged) that transformers and vLLM load,
-    its weights in `dtype` ("auto": the dtype they are trained in)."""
+    its weights in `dtype` ("auto": the dtype they are trained in). Written beside out_dir first
+    and moved in file by file, lineage.json last: a run that dies while saving leaves no final
+    model that looks complete."""
+    weights = full_state_dict(model, parallel)
+    if not parallel.main:
+        parallel.barrier()
+        return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ".final.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (out_dir / LINEAGE_FILE).unlink(missing_ok=True)  # its presence marks a complete final model
     export = model.merge_and_unload() if is_peft(model) else model
-    save_weights(export, out_dir, None if dtype == "auto" else getattr(torch, dtype))
-    tokenizer.save_pretrained(out_dir)
+    save_weights(export, tmp, None if dtype == "auto" else getattr(torch, dtype), state_dict=weights)
+    tokenizer.save_pretrained(tmp)
+    for file in sorted(tmp.iterdir()):
+        file.replace(out_dir / file.name)
+    tmp.rmdir()
     (out_dir / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2, default=str))
+    parallel.barrier()
     return out_dir
 
 
-def save_weights(model, out_dir: Path, dtype: torch.dtype | None = None) -> None:
+def save_weights(model, out_dir: Path, dtype: torch.dtype | None = None, *, state_dict: dict | None = None) -> None:
     """save_pretrained with the weights in `dtype` (None: as they are), and config.json declaring
-    that dtype, so an engine loads them without a cast per weight."""
-    if dtype is None or dtype == model.dtype:
-        model.save_pretrained(out_dir, safe_serialization=True)  # it declares the weights' own dtype
+    that dtype, so an engine loads them without a cast per weight. `state_dict`: the gathered
+    weights of a sharded model (None: the model's own)."""
+    if dtype is None or dtype == model.dtype:  # save_pretrained declares the weights' own dtype
+        model.save_pretrained(out_dir, safe_serialization=True, state_dict=state_dict)
         return
     cast: dict = {}  # one cast per tensor: tied weights (embeddings, lm_head) stay one tensor
 
@@ -108,7 +156,8 @@ def save_weights(model, out_dir: Path, dtype: torch.dtype | None = None) -> None
             cast[key] = tensor.detach().to(dtype)
         return cast[key]
 
-    model.save_pretrained(out_dir, state_dict={k: converted(v) for k, v in model.state_dict().items()},
+    weights = model.state_dict() if state_dict is None else state_dict
+    model.save_pretrained(out_dir, state_dict={k: converted(v) for k, v in weights.items()},
                           safe_serialization=True)
     config_file = out_dir / "config.json"  # save_pretrained wrote the model's own dtype there
     config = json.loads(config_file.read_text())

@@ -109,6 +109,22 @@ def pad(sequences: list[Sequence], pad_id: int) -> Batch:
     return Batch(ids, labels, owners, len(sequences), int(mask.sum()), attention_mask=mask)
 
 
+def split_by_budget(sizes: list[int], budget: int | None) -> list[list[int]]:
+    """Consecutive runs of positions whose sizes sum to at most `budget` (an item larger than the
+    budget alone); None keeps one run. Losses are normalised over the whole accumulation window,
+    so splitting a micro-batch changes neither the loss nor the gradient."""
+    if budget is None or not sizes:
+        return [list(range(len(sizes)))] if sizes else []
+    runs, current, used = [], [], 0
+    for position, size in enumerate(sizes):
+        if current and used + size > budget:
+            runs.append(current)
+            current, used = [], 0
+        current.append(position)
+        used += size
+    return runs + [current]
+
+
 def collate(sequences: list[Sequence], *, packing: bool, pad_id: int, row_tokens: int = 0) -> Batch:
     """`pack` (into rows of about `row_tokens`) or `pad`, by the trainer's packing option."""
     return pack(sequences, row_tokens=row_tokens, pad_id=pad_id) if packing else pad(sequences, pad_id)

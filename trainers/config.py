@@ -54,7 +54,20 @@ class TrainConfig(StrictModel):
     epochs: int = Field(1, ge=1, description="passes over the split (when max_steps is unset)")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
     seed: int = Field(42, description="seed for data order, initialisation of adapters and sampling")
-    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
+    gradient_checkpointing: bool | None = Field(
+        None, description="recompute activations to save memory; unset: on when the batch would not fit "
+        "the device (CUDA), off on CPU")
+    max_tokens_per_batch: int | None = Field(
+        None, ge=1, description="split micro-batches so none holds more tokens (same loss and gradient); "
+        "unset: no split on CPU, chosen to fit on CUDA")
+    weights: Literal["fp32", "bf16"] = Field(
+        "fp32", description="weight and gradient dtype; bf16 keeps fp32 AdamW moments and rounds each "
+        "update stochastically into the bf16 weights")
+    optimizer: Literal["adamw", "adamw_fused", "adamw_8bit"] = Field(
+        "adamw_fused", description="AdamW (foreach), its fused kernel, or bitsandbytes' 8-bit AdamW")
+    compile: bool = Field(False, description="torch.compile each decoder layer (pays on GPU after warm-up)")
+    gpus: int = Field(1, ge=1, le=1024, description="devices to train on: N processes under torchrun (FSDP2 "
+                      "for SFT/DPO, data parallel for GRPO); with device cpu, N gloo processes")
     lora: LoraOptions | None = Field(None, description="train LoRA adapters instead of all weights")
     save_interval: int = Field(0, ge=0, description="save a resumable checkpoint every N steps (0: only at the end)")
     save_total_limit: int = Field(2, ge=1, description="keep this many intermediate checkpoints")

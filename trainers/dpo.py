@@ -46,17 +46,27 @@ class DPORecipe(Recipe):
         self.n_examples = len(self.pairs)
 
     def setup(self, model, device: torch.device, bf16: bool, **context) -> None:
-        """Store the reference log-probs of every pair (train and eval) before any update."""
+        """Store the reference log-probs of every pair (train and eval) before any update; on
+        several ranks each computes a share and all receive every result."""
         super().setup(model, device, bf16)
+
+        def reference(group: list[dict]) -> list[tuple[float, float]]:
+            chosen, rejected, _ = self._side_logps(model, self._collate(group).to(device))
+            return list(zip(chosen.tolist(), rejected.tolist()))
+
         model.eval()
         with torch.no_grad(), autocast(device, bf16):
             for pairs in (self.pairs, self.eval_pairs):
-                for start in range(0, len(pairs), self.cfg.batch_size):
-                    group = pairs[start:start + self.cfg.batch_size]
-                    chosen, rejected, _ = self._side_logps(model, self._collate(group).to(device))
-                    for pair, c, r in zip(group, chosen.tolist(), rejected.tolist()):
+                size = self.cfg.batch_size
+                groups = [pairs[start:start + size] for start in range(0, len(pairs), size)]
+                for group, logps in zip(groups, self.parallel.map_shared(groups, reference)):
+                    for pair, (c, r) in zip(group, logps):
                         pair["ref_chosen"], pair["ref_rejected"] = c, r
         model.train()
+
+    def example_tokens(self, index: int) -> int:
+        pair = self.pairs[index]
+        return 2 * len(pair["prompt_ids"]) + len(pair["chosen_ids"]) + len(pair["rejected_ids"])
 
     def _collate(self, pairs: list[dict]):
         sides = [completion_sequence(p["prompt_ids"], p["chosen_ids"]) for p in pairs]
@@ -76,7 +86,7 @@ class DPORecipe(Recipe):
         return totals[:half], totals[half:], (lengths[:half], lengths[half:])
 
     def prepare(self, model, micro_batches: list[list[int]]):
-        n_pairs = sum(len(m) for m in micro_batches)
+        n_pairs = int(self.parallel.sum(sum(len(m) for m in micro_batches)))  # over all ranks
         batches = [self._collate([self.pairs[i] for i in indices]) for indices in micro_batches]
         for b in batches:
             b.extra["n_pairs_window"] = n_pairs

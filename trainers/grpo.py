@@ -17,7 +17,7 @@ from pydantic import Field
 
 from curation.verifiers import verify
 from schemas.errors import SplitError
-from trainers.collate import completion_sequence, collate, encode_prompt, per_sequence
+from trainers.collate import completion_sequence, collate, encode_prompt, per_sequence, split_by_budget
 from trainers.config import TrainConfig
 from trainers.logprobs import label_logps
 from trainers.losses import group_advantages, grpo_loss, length_penalty, zero_variance_groups
@@ -50,10 +50,16 @@ class GRPOConfig(TrainConfig):
     rollout_backend: Literal["auto", "transformers", "vllm"] = Field(
         "auto", description="auto: vLLM on CUDA when installed, else transformers generate")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="vLLM share of accelerator memory")
+    vllm_enforce_eager: bool | None = Field(None, description="vLLM eager mode; unset: CUDA graphs on a GPU")
 
 
 class GRPORecipe(Recipe):
-    """One step = rollouts for batch_size x grad_accum prompts, then `num_iterations` updates."""
+    """One step = rollouts for batch_size x grad_accum prompts, then `num_iterations` updates.
+    On several ranks each samples its share of the prompts and keeps a full replica."""
+
+    prepare_phase = "rollout"  # sampling, scoring and the sampling policy's log-probs
+    sharding = "ddp"
+    splits_examples = False  # completions are split by their real length, in _batches
 
     def __init__(self, rows: list[dict], tokenizer, cfg: GRPOConfig, eval_rows: list[dict] | None = None):
         super().__init__(rows, tokenizer, cfg, eval_rows)
@@ -69,7 +75,16 @@ class GRPORecipe(Recipe):
             if cfg.curriculum and cfg.retrospective else None
         self.n_examples = self.plan.n_slots if self.plan else len(self.rows)
         self.updates_per_step = cfg.num_iterations
-        self.sampler, self.ref_model = None, None
+        self.sampler, self.ref_model, self._samples = None, None, []
+
+    def example_tokens(self, index: int) -> int:
+        """At most G samples of prompt + max_new_tokens (a retrospective slot's row is drawn only
+        when its stage starts: the longest prompt bounds it)."""
+        prompt = max(map(len, self.prompts)) if self.plan is not None else len(self.prompts[index])
+        return self.cfg.num_generations * (prompt + self.cfg.max_new_tokens)
+
+    def unit_tokens(self) -> int:
+        return max(len(p) for p in self.prompts) + self.cfg.max_new_tokens
 
     @property
     def n_rows(self) -> int:
@@ -128,30 +143,43 @@ class GRPORecipe(Recipe):
                    "completion_length": float(lengths.float().mean()),
                    "truncated": sum(c.truncated for c in completions) / len(completions),
                    "frac_reward_zero_std": float(flat.float().mean()), "groups_kept": float(keep.sum())}
-        samples = [(self.prompts[indices[k // g]], completions[k].ids, float(advantages[k]))
-                   for k in range(len(completions)) if keep[k // g]]
-        if not samples:
+        self._samples = [(self.prompts[indices[k // g]], completions[k].ids, float(advantages[k]))
+                         for k in range(len(completions)) if keep[k // g]]
+        if not self.parallel.sum(len(self._samples)):
             return [], metrics
-        batches = self._batches(model, samples)
-        return [batches] * cfg.num_iterations, metrics
+        return [self._batches(model, self._samples)] * cfg.num_iterations, metrics
+
+    def rebatch(self, model, micro_batches: list[list[int]]):
+        """The last rollouts again, split under the current token budget (no new sampling)."""
+        return [self._batches(model, self._samples)] * self.cfg.num_iterations, {}
 
     def _batches(self, model, samples):
+        """Micro-batches of batch_size x G samples, each split further under the token budget. A
+        split part weighs its share of its micro-batch (samples, or tokens for bnpo), so the loss
+        and gradient do not depend on the budget; dapo divides by the window's tokens (all ranks)."""
         per_micro = self.cfg.batch_size * self.cfg.num_generations
         chunks = [samples[i:i + per_micro] for i in range(0, len(samples), per_micro)]
-        num_items = sum(len(ids) for _, ids, _ in samples)
+        num_items = int(self.parallel.sum(sum(len(ids) for _, ids, _ in samples)))
         batches = []
         for chunk in chunks:
-            batch = collate([completion_sequence(p, c) for p, c, _ in chunk], packing=True, pad_id=self.pad_id,
-                            row_tokens=self.cfg.pack_length)
-            batch.extra.update(advantages=torch.tensor([a for _, _, a in chunk]), num_items=num_items,
-                               scale=1.0 / len(chunks))
-            if self.cfg.num_iterations > 1:  # later updates are off-policy: keep the sampling-time log-probs
-                batch.extra["old_logps"] = self._frozen_logps(model, batch)
-            if self.cfg.beta > 0:
-                batch.extra["ref_logps"] = self._frozen_logps(
-                    model if self.ref_model is None else self.ref_model, batch, reference=True)
-            batches.append(batch)
+            chunk_tokens = sum(len(ids) for _, ids, _ in chunk)
+            for run in split_by_budget([len(p) + len(c) for p, c, _ in chunk], self.token_budget):
+                part = [chunk[i] for i in run]
+                share = (sum(len(c) for _, c, _ in part) / max(1, chunk_tokens) if self.cfg.loss_type == "bnpo"
+                         else len(part) / len(chunk))
+                batches.append(self._batch(model, part, num_items, share / len(chunks)))
         return batches
+
+    def _batch(self, model, part, num_items: int, scale: float):
+        batch = collate([completion_sequence(p, c) for p, c, _ in part], packing=True, pad_id=self.pad_id,
+                        row_tokens=self.cfg.pack_length)
+        batch.extra.update(advantages=torch.tensor([a for _, _, a in part]), num_items=num_items, scale=scale)
+        if self.cfg.num_iterations > 1:  # later updates are off-policy: keep the sampling-time log-probs
+            batch.extra["old_logps"] = self._frozen_logps(model, batch)
+        if self.cfg.beta > 0:
+            batch.extra["ref_logps"] = self._frozen_logps(
+                model if self.ref_model is None else self.ref_model, batch, reference=True)
+        return batch
 
     def _frozen_logps(self, model, batch, *, reference: bool = False) -> torch.Tensor:
         adapters_off = model.disable_adapter() if reference and hasattr(model, "disable_adapter") else nullcontext()
@@ -171,7 +199,7 @@ class GRPORecipe(Recipe):
             ref_logps=batch.extra.get("ref_logps"), loss_type=cfg.loss_type, num_items=batch.extra["num_items"],
             max_completion_length=cfg.max_new_tokens)
         if cfg.loss_type != "dapo":
-            loss = loss * batch.extra["scale"]  # per-batch means: average over the window's micro-batches
+            loss = loss * batch.extra["scale"]  # per-micro-batch means: averaged over the window
         return loss, {k: float(v) for k, v in stats.items()}
 
     def evaluate(self, model) -> dict[str, float]:

@@ -95,14 +95,42 @@ def label_logps(model, batch: Batch, *, temperature: float = 1.0) -> LabelLogps:
     owners = batch.sequence_ids[:, 1:][select]
     inputs = {"input_ids": batch.input_ids, "position_ids": batch.position_ids,
               "attention_mask": batch.attention_mask, "use_cache": False}
+    root = model.__dict__.get(_ROOT)
+    if root is not None:  # sharded: the FSDP2 root module must run the forward
+        return LabelLogps(root(inputs, select, targets, float(temperature)), owners)
+    return LabelLogps(_values(model, inputs, select, targets, float(temperature)), owners)
+
+
+def _values(model, inputs: dict, select: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
     backbone, head = _backbone_and_head(model)
     if backbone is None:
         logits = model(**inputs).logits[:, :-1][select].float() / temperature
-        values = torch.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
-        return LabelLogps(values, owners)
+        return torch.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
     hidden = backbone(**inputs).last_hidden_state[:, :-1][select]
     with torch.autocast(device_type=hidden.device.type, enabled=False):
         bias = head.bias.float() if getattr(head, "bias", None) is not None else None
-        values = _ChunkedLabelLogProbs.apply(hidden.float(), head.weight.float(), bias, targets,
-                                             float(temperature))
-    return LabelLogps(values, owners)
+        return _ChunkedLabelLogProbs.apply(hidden.float(), head.weight.float(), bias, targets, temperature)
+
+
+_ROOT = "_warmstart_sharded_root"
+
+
+class LabelLogpsRoot(torch.nn.Module):
+    """The whole causal LM behind one forward that returns label log-probs: FSDP2 shards it as
+    the root, so the embedding, final norm and LM head are gathered for that forward and their
+    gradients reduced after backward (calling the backbone directly would bypass both)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: dict, select: torch.Tensor, targets: torch.Tensor, temperature: float):
+        return _values(self.model, inputs, select, targets, temperature)
+
+
+def attach_sharded_root(model) -> LabelLogpsRoot:
+    """A root module over `model` that `label_logps` will call from now on (kept outside the
+    model's registered submodules, so its state dict is unchanged)."""
+    root = LabelLogpsRoot(model)
+    model.__dict__[_ROOT] = root
+    return root

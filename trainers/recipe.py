@@ -13,6 +13,7 @@ from contextlib import nullcontext
 import torch
 
 from trainers.config import TrainConfig
+from trainers.parallel import ONE_PROCESS
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -31,11 +32,16 @@ class Recipe(ABC):
     `setup`, `order` and `evaluate` have defaults."""
 
     updates_per_step = 1  # optimizer updates per step (GRPO: num_iterations)
+    prepare_phase = "collate"  # what `prepare` does, the name of its time metric (GRPO: rollout)
+    sharding = "fsdp"  # on several devices: "fsdp" (sharded weights) or "ddp" (a replica per rank)
+    splits_examples = True  # fit splits micro-batches between examples by token budget (else the recipe does)
     n_examples: int
 
     def __init__(self, rows: list[dict], tokenizer, cfg: TrainConfig, eval_rows: list[dict] | None = None):
         self.cfg, self.tokenizer, self.pad_id = cfg, tokenizer, tokenizer.pad_token_id
         self.device, self.bf16 = torch.device("cpu"), False
+        self.parallel = ONE_PROCESS  # set by the run: window totals are summed over its ranks
+        self.token_budget: int | None = None  # most tokens per micro-batch, set by fit
 
     @property
     def n_rows(self) -> int:
@@ -55,6 +61,18 @@ class Recipe(ABC):
     def prepare(self, model, micro_batches: list[list[int]]) -> tuple[list[list], dict[str, float]]:
         """Collate (or roll out) one step: a list of optimizer updates, each a list of micro-batches,
         and the step's metrics."""
+
+    def rebatch(self, model, micro_batches: list[list[int]]) -> tuple[list[list], dict[str, float]]:
+        """The same step again in smaller micro-batches (after running out of memory)."""
+        return self.prepare(model, micro_batches)
+
+    def example_tokens(self, index: int) -> int:
+        """Tokens example `index` adds to a micro-batch (an upper bound where sampling decides)."""
+        raise NotImplementedError(f"{type(self).__name__} does not count its tokens")
+
+    def unit_tokens(self) -> int:
+        """The most tokens a token budget cannot split (the longest example)."""
+        return max(self.example_tokens(i) for i in range(self.n_examples))
 
     @abstractmethod
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, float]]:

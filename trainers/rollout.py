@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from curation.backends.vllm_backend import resolve_enforce_eager
 from schemas.errors import ConfigError
 
 
@@ -80,11 +81,13 @@ class VLLMSampler:
     """Sample with a vLLM engine in this process; weights follow the policy before each batch."""
 
     def __init__(self, model_path: Path, tokenizer, *, max_new_tokens: int, temperature: float,
-                 top_p: float, seed: int, gpu_memory_utilization: float, dtype: str):
+                 top_p: float, seed: int, gpu_memory_utilization: float, dtype: str, enforce_eager: bool | None):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # weights are loaded in process
         from vllm import LLM, SamplingParams
 
-        self.llm = LLM(model=str(model_path), seed=seed, dtype=dtype, enforce_eager=True,
+        # CUDA graphs survive the weight reloads: `sync` copies into the engine's own tensors
+        eager = resolve_enforce_eager(enforce_eager)
+        self.llm = LLM(model=str(model_path), seed=seed, dtype=dtype, enforce_eager=eager,
                        gpu_memory_utilization=gpu_memory_utilization)
         self.tokenizer, self.max_new_tokens = tokenizer, max_new_tokens
         self._params = lambda n, greedy: SamplingParams(  # noqa: E731
@@ -132,6 +135,6 @@ def make_sampler(backend: str, *, model_path: Path, tokenizer, device: torch.dev
         return VLLMSampler(model_path, tokenizer, max_new_tokens=cfg.max_new_tokens,
                            temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed,
                            gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-                           dtype="bfloat16" if bf16 else "float32")
+                           dtype="bfloat16" if bf16 else "float32", enforce_eager=cfg.vllm_enforce_eager)
     return TransformersSampler(tokenizer, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                                top_p=cfg.top_p)

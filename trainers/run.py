@@ -5,8 +5,8 @@
     result = execute(prepared, run_id="3f2a9c0d1e2b")
 """
 
-import importlib.util
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +14,13 @@ from pathlib import Path
 import torch
 
 from curation.models import resolve_model
-from schemas.errors import ConfigError, DeviceError, ModelError
+from schemas.errors import ConfigError, ModelError
 from trainers.checkpoint import checkpoint_meta, list_checkpoints, save_final
 from trainers.config import TrainConfig
 from trainers.data import SplitData, load_split
 from trainers.fit import MetricsCallback, fit
+from trainers.placement import (check_parallel_options, fit_to_memory, place_model, resolve_bf16, resolve_device,
+                                uses_flash_attention)
 from trainers.recipe import Recipe
 from trainers.registry import trainer_spec
 
@@ -54,25 +56,7 @@ class TrainResult:
     metrics: dict
     lineage: dict
     model: object = None
-
-
-def resolve_device(name: str) -> torch.device:
-    """cpu, cuda (must exist) or auto (cuda when available)."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"--device cuda: CUDA is not available here (torch {torch.__version__}); "
-                          "use --device cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def resolve_bf16(wanted: bool | None, device: torch.device) -> bool:
-    """bf16 autocast: as asked, else on for CUDA devices that support it."""
-    if wanted is None:
-        return device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if wanted and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise DeviceError("bf16 requested but this GPU does not support bfloat16")
-    return wanted
+    memory: str = ""  # what the memory plan chose (gradient checkpointing, tokens per micro-batch) and why
 
 
 def load_tokenizer(path: Path):
@@ -88,43 +72,6 @@ def load_tokenizer(path: Path):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
-
-def uses_flash_attention(device: torch.device, bf16: bool) -> bool:
-    """flash-attention 2 (varlen kernels for packed rows) when installed, on CUDA in bf16."""
-    return device.type == "cuda" and bf16 and importlib.util.find_spec("flash_attn") is not None
-
-
-def load_model(path: Path, cfg: TrainConfig, device: torch.device, bf16: bool):
-    """The causal LM in float32 on `device`, with LoRA and gradient checkpointing as configured."""
-    from transformers import AutoModelForCausalLM
-
-    options = {"dtype": torch.float32}
-    if uses_flash_attention(device, bf16):
-        options["attn_implementation"] = "flash_attention_2"  # varlen kernels for packed rows
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, **options)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model from {path}: {exc}") from None
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if cfg.lora is not None:
-        model = _with_lora(model, cfg)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    return model.to(device)
-
-
-def _with_lora(model, cfg: TrainConfig):
-    if importlib.util.find_spec("peft") is None:
-        raise ConfigError("lora needs peft: pip install 'warmstart[lora]'")
-    from peft import LoraConfig, get_peft_model
-
-    if cfg.gradient_checkpointing:
-        model.enable_input_require_grads()
-    options = cfg.lora
-    return get_peft_model(model, LoraConfig(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
-                                            target_modules=options.target_modules, task_type="CAUSAL_LM"))
 
 
 def choose_out_dir(trainer: str, cfg: TrainConfig, run_id: str) -> Path:
@@ -144,8 +91,9 @@ def choose_out_dir(trainer: str, cfg: TrainConfig, run_id: str) -> Path:
 
 def prepare_run(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str) -> PreparedRun:
     """Check data, model, device and output before any training; raises typed errors, writes nothing."""
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, cfg.gpus)
     bf16 = resolve_bf16(cfg.bf16, device)
+    check_parallel_options(cfg, trainer_spec(trainer).recipe_class().sharding)
     if uses_flash_attention(device, bf16):
         cfg = cfg.model_copy(update={"pack_length": 0})  # varlen kernels: one packed row is cheapest
     data = load_split(trainer, lake=lake, split=cfg.split, version=cfg.version, data=cfg.data)
@@ -186,21 +134,40 @@ def seed_everything(seed: int) -> None:
 def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback | None = None,
             **context) -> TrainResult:
     """Train, save the final checkpoint with its lineage, and return the result. `context`
-    reaches the recipe's `setup` (e.g. GRPO's `sampler`), beside `model_path`."""
+    reaches the recipe's `setup` (e.g. GRPO's `sampler`), beside `model_path`. Under torchrun
+    every rank runs this; rank 0 saves and reports. A failed run leaves no partial checkpoint."""
     p, started = prepared, time.perf_counter()
     seed_everything(p.cfg.seed)
-    model = load_model(p.model_path, p.cfg, p.device, p.bf16)
-    recipe = p.recipe
-    recipe.setup(model, p.device, p.bf16, model_path=p.model_path, **context)
-    p.out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
-    fitted = fit(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
-                 meta=meta, on_metrics=on_metrics)
-    lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_examples,
-               "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from")}
-    save_final(p.out_dir, model, p.tokenizer, lineage, dtype=p.cfg.save_dtype)
+    created = not p.out_dir.exists()
+    placed = place_model(p.model_path, p.cfg, p.device, p.bf16, p.recipe)
+    model, recipe = placed.model, p.recipe
+    try:
+        recipe.setup(model, placed.device, p.bf16, model_path=p.model_path, **context)
+        placed.memory = fit_to_memory(placed, p.cfg, p.bf16, recipe)
+        p.out_dir.mkdir(parents=True, exist_ok=True)
+        meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
+        fitted = fit(model, p.tokenizer, recipe, p.cfg, device=placed.device, bf16=p.bf16, out_dir=p.out_dir,
+                     meta=meta, on_metrics=on_metrics, memory=placed.memory, parallel=placed.parallel)
+        memory = fitted.memory.summary()
+        lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_examples,
+                   "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from"),
+                   "processes": placed.parallel.world, "memory": memory}
+        save_final(p.out_dir, model, p.tokenizer, lineage, placed.parallel, dtype=p.cfg.save_dtype)
+    except BaseException:
+        if placed.parallel.main:
+            discard_partial(p.out_dir, created)
+        raise
     return TrainResult(run_id, p.out_dir, fitted.steps, time.perf_counter() - started, fitted.tokens_per_s,
-                       fitted.last_metrics, lineage, model=model)
+                       fitted.last_metrics, lineage, model=model, memory=memory)
+
+
+def discard_partial(out_dir: Path, created: bool) -> None:
+    """After a failure: remove half-written saves, and the directory this run created when it
+    holds no complete checkpoint to resume from."""
+    for partial in out_dir.glob(".*.partial"):
+        shutil.rmtree(partial, ignore_errors=True)
+    if created and out_dir.is_dir() and not list_checkpoints(out_dir):
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def train(trainer: str, cfg: TrainConfig, *, lake=None, run_id: str = "local",

@@ -46,9 +46,12 @@ class SFTRecipe(Recipe):
         return collate([pool[i] for i in indices], packing=self.cfg.packing, pad_id=self.pad_id,
                        row_tokens=self.cfg.pack_length)
 
+    def example_tokens(self, index: int) -> int:
+        return len(self.sequences[index].input_ids)
+
     def prepare(self, model, micro_batches: list[list[int]]):
         batches = [self.batch(indices) for indices in micro_batches]
-        window_tokens = sum(label_count(b) for b in batches)
+        window_tokens = int(self.parallel.sum(sum(label_count(b) for b in batches)))  # over all ranks
         for b in batches:
             b.extra["num_items"] = window_tokens
         return [batches], {"label_tokens": float(window_tokens)}

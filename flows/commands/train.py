@@ -43,6 +43,11 @@ def add_command_arguments(p) -> None:
 
 
 def handle(args) -> int:
+    from trainers.parallel import launched_by_torchrun
+
+    if launched_by_torchrun():  # every rank would open the lake: one process must own it
+        raise ConfigError("`warmstart train` under torchrun: use `warmstart train --gpus N` (it starts torchrun) "
+                          "or `torchrun -m trainers.launch --trainer NAME --data FILE`")
     cfg = train_config(args.trainer, args)  # fails before any submit
     if args.via_prefect:
         return submit_via_prefect(args)
@@ -74,8 +79,10 @@ def submit_via_prefect(args) -> int:
 
 def _print_summary(trainer: str, result, recorded: bool) -> None:
     shown = {k: round(v, 4) for k, v in result.metrics.items()
-             if k in ("loss", "eval/loss", "rewards/accuracies", "reward", "pass_rate", "eval/pass_rate")}
+             if k in ("loss", "eval/loss", "rewards/accuracies", "reward", "pass_rate", "eval/pass_rate", "mfu",
+                      "time/rollout", "time/update")}
     terminal.echo(f"{trainer} run {result.run_id} on {result.lineage.get('split')}: {result.steps} steps in "
                   f"{result.seconds:.0f}s, {result.tokens_per_s:,.0f} tokens/s, {shown}")
+    terminal.echo(f"memory: {result.memory}")
     recorded_note = " (run and metrics recorded in the lake)" if recorded else ""
     terminal.echo(f"checkpoint: {result.checkpoint}{recorded_note}")

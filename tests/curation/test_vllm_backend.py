@@ -130,5 +130,24 @@ def test_on_the_cpu_build_requests_draw_from_the_engine_seed(monkeypatch, tiny_m
         backend.generate([[{"role": "user", "content": "x"}]], 1, Sampling(), seeds=[[1]])
 
 
+def test_engine_options_reach_vllm_and_eager_mode_follows_the_device(monkeypatch, tmp_path):
+    """enforce_eager unset: eager without CUDA, CUDA graphs with it; the executor backend passes through."""
+    import types
+
+    import torch
+
+    from curation.backends.vllm_backend import VLLMBackend, resolve_enforce_eager
+
+    built = []
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=lambda **kw: built.append(kw)))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    VLLMBackend(tmp_path, options={"tensor_parallel_size": 2, "distributed_executor_backend": "ray"})
+    VLLMBackend(tmp_path, options={"enforce_eager": True})
+    assert built[0]["enforce_eager"] is False and built[1]["enforce_eager"] is True
+    assert (built[0]["tensor_parallel_size"], built[0]["distributed_executor_backend"]) == (2, "ray")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_enforce_eager(None) is True and resolve_enforce_eager(False) is False
+
+
 if __name__ == "__main__":
     print(MARK + json.dumps(_smoke(sys.argv[1])), flush=True)

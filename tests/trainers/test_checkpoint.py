@@ -39,14 +39,16 @@ def crash_at(step):
     return on_metrics
 
 
-@pytest.mark.parametrize("trainer", ["sft", "grpo"])
-def test_resume_ends_at_the_same_weights_as_an_uninterrupted_run(trainer, splits, digit_model_dir, tmp_path):
-    straight = train(trainer, config(trainer, digit_model_dir, tmp_path / "a"), lake=splits).model
+@pytest.mark.parametrize("trainer,extra", [("sft", {}), ("grpo", {}), ("sft", {"weights": "bf16"})],
+                         ids=["sft", "grpo", "sft-bf16-weights"])
+def test_resume_ends_at_the_same_weights_as_an_uninterrupted_run(trainer, extra, splits, digit_model_dir, tmp_path):
+    straight = train(trainer, config(trainer, digit_model_dir, tmp_path / "a", **extra), lake=splits).model
     with pytest.raises(Crash):  # dies during step 5: the last checkpoint is step 3
-        train(trainer, config(trainer, digit_model_dir, tmp_path / "b"), lake=splits, on_metrics=crash_at(5))
+        train(trainer, config(trainer, digit_model_dir, tmp_path / "b", **extra), lake=splits,
+              on_metrics=crash_at(5))
     assert [p.name for p in list_checkpoints(tmp_path / "b")] == ["checkpoint-3"]
     steps = []
-    resumed = train(trainer, config(trainer, digit_model_dir, tmp_path / "b", resume=True), lake=splits,
+    resumed = train(trainer, config(trainer, digit_model_dir, tmp_path / "b", resume=True, **extra), lake=splits,
                     on_metrics=lambda done, metrics: steps.append(done))
     assert steps[0] == 4 and steps[-1] == 8
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.model.state_dict().items()):
