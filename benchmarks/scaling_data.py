@@ -107,8 +107,10 @@ def split_inputs(n_rows: int, k: int, seed: int) -> dict[str, pa.Table]:
         "generation_id": generation_ids, "prompt_id": prompt_ids, "model": constant("m", n_rows),
         "sampling": constant("{}", n_rows), "sample_index": pa.array(np.tile(np.arange(k), n_prompts)),
         "response": _chunked_take(pool, pick), "n_tokens": pa.array(pool_lengths[pick]),
-        "finish_reason": pa.array(np.where(truncated, "length", "stop")), "run_id": constant("", n_rows)},
-        schema=TABLES["generations"].schema)
+        "finish_reason": pa.array(np.where(truncated, "length", "stop")),
+        "model_fingerprint": constant("f", n_rows), "chat_template": constant("t", n_rows),
+        "prompt_format": constant("p", n_rows), "seed": pa.array(np.arange(n_rows, dtype=np.int64)),
+        "run_id": constant("", n_rows)}, schema=TABLES["generations"].schema)
     pass_prob = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], n_prompts)
     correct = rng.random(n_rows) < pass_prob[prompt_of]
     verdicts = pa.table({

@@ -61,9 +61,11 @@ class FakeLLM:
     """Stands in for vllm.LLM: answers each request with its seed, remembers what it was asked."""
 
     calls: list = []
+    built: list = []  # the options of every engine built
 
     def __init__(self, model, seed, **options):
         self.engine_seed = seed
+        FakeLLM.built.append(options)
 
     def get_tokenizer(self):
         return type("Tokenizer", (), {"chat_template": "{{ messages }}"})()
@@ -89,7 +91,7 @@ def fake_vllm(monkeypatch, *, cuda: bool):
     platforms.current_platform = types.SimpleNamespace(is_cuda_alike=lambda: cuda)
     monkeypatch.setitem(sys.modules, "vllm", module)
     monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
-    FakeLLM.calls = []
+    FakeLLM.calls, FakeLLM.built = [], []
     return vllm_backend
 
 
@@ -130,19 +132,17 @@ def test_on_the_cpu_build_requests_draw_from_the_engine_seed(monkeypatch, tiny_m
         backend.generate([[{"role": "user", "content": "x"}]], 1, Sampling(), seeds=[[1]])
 
 
-def test_engine_options_reach_vllm_and_eager_mode_follows_the_device(monkeypatch, tmp_path):
+def test_engine_options_reach_vllm_and_eager_mode_follows_the_device(monkeypatch, tiny_model_dir):
     """enforce_eager unset: eager without CUDA, CUDA graphs with it; the executor backend passes through."""
-    import types
-
     import torch
 
-    from curation.backends.vllm_backend import VLLMBackend, resolve_enforce_eager
+    from curation.backends.vllm_backend import resolve_enforce_eager
 
-    built = []
-    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=lambda **kw: built.append(kw)))
+    backend_class = fake_vllm(monkeypatch, cuda=True).VLLMBackend
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    VLLMBackend(tmp_path, options={"tensor_parallel_size": 2, "distributed_executor_backend": "ray"})
-    VLLMBackend(tmp_path, options={"enforce_eager": True})
+    backend_class(tiny_model_dir, options={"tensor_parallel_size": 2, "distributed_executor_backend": "ray"})
+    backend_class(tiny_model_dir, options={"enforce_eager": True})
+    built = FakeLLM.built
     assert built[0]["enforce_eager"] is False and built[1]["enforce_eager"] is True
     assert (built[0]["tensor_parallel_size"], built[0]["distributed_executor_backend"]) == (2, "ray")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -12,7 +12,7 @@ import curation.backends
 from fake_policy import curate_with_fake_policy
 from flows.config import validate
 from flows.curate import run_curation
-from flows.stages import skills as skill_stage
+from flows.stages.state import CurationState
 from schemas.errors import InputError
 from schemas.lake import Lake
 
@@ -34,7 +34,7 @@ def config(folder, **skills) -> dict:
 def patched(minilm):
     """A monkeypatch for the module's runs, with the session's MiniLM in place of a fresh load per run."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(skill_stage, "_embedder", lambda: minilm)
+        monkeypatch.setattr(CurationState, "minilm", lambda self: minilm)
         yield monkeypatch
 
 
