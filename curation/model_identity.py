@@ -18,7 +18,6 @@ from pathlib import Path
 
 from urllib.parse import urlsplit, urlunsplit
 
-from curation.models import resolve_model
 from schemas.errors import ModelError
 from schemas.ids import content_id
 
@@ -112,10 +111,3 @@ def _write_cache(folder: Path, record: dict) -> None:
         except OSError:
             continue  # read-only model folder: the user cache instead; neither: recompute next time
 
-
-def policy_fingerprint(backend: str, model: str | Path) -> str:
-    """The policy a curate run samples: its weights' fingerprint, or for the openai backend (no
-    weights to read) the served model's name."""
-    if backend == "openai":
-        return str(model)
-    return model_fingerprint(resolve_model(model))

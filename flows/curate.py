@@ -13,7 +13,6 @@ from prefect.cache_policies import NO_CACHE
 
 from curation import adaptive, difficulty, generate, temperature
 from curation.backends.base import Sampling
-from curation.model_identity import policy_fingerprint
 from flows.config import CurateConfig
 from flows.executor import check_executor, engine_spec, task_runner_for
 from flows.generation import generate_stage, sample_missing, sample_store, verify_stage
@@ -41,7 +40,7 @@ def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str,
     cfg.lake is the public location (password masked; Prefect stores flow parameters): the lake
     resolves the password this process saw (schemas/lake_location.py)."""
     state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
-                          summary=RunSummary(run_id), policy=policy_fingerprint(cfg.backend, cfg.model),
+                          summary=RunSummary(run_id), policy=backend.identity().fingerprint,
                           prompts=prompts, eval_sets=eval_sets, judge=judge, target_profile=target_profile)
     sources_stage(state)
     generate_and_verify(state, sampling_stage(state))

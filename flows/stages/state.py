@@ -50,7 +50,7 @@ class CurationState:
     summary: RunSummary
     prompts: pa.Table
     eval_sets: dict[str, list[str]] | None = None  # decontamination texts by benchmark
-    policy: str | None = None  # the sampling policy's fingerprint (model_identity.policy_fingerprint)
+    policy: str | None = None  # the sampling policy's model fingerprint (backend.identity().fingerprint), as in sample ids
     judge: GenerationBackend | None = None  # the LLM judge's own engine (None: the policy judges)
     samples: SampleStore | None = None  # reusable and staged samples of this run's identity
     generations: pa.Table | None = None

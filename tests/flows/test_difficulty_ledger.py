@@ -13,11 +13,15 @@ from fake_policy import FakePolicy, stable_int
 from flows.cli import main
 from flows.config import validate
 from flows.sources import load_prompts
+from schemas.ids import content_id
 from schemas.lake import Lake
 
 README = Path(__file__).parents[2] / "README.md"
 TASKS = {"basic_arithmetic": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1},
          "chain_sum": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}}
+
+# the fake policy has no weights: its fingerprint is its name (GenerationBackend.identity), as in sample ids
+FAKE_POLICY = content_id("named model", "fake-policy")
 
 
 class TrainedPolicy(FakePolicy):
@@ -107,7 +111,7 @@ def test_a_run_with_new_samples_adds_them_to_the_pooled_counts(runs):
     own = {row["prompt_id"]: row for row in runs["own_stats"]}
     for prompt_id, row in after.items():
         assert row["attempts"] == 8 and row["successes"] == before[prompt_id]["successes"] + own[prompt_id]["n_correct"]
-        assert row["policy"] == "fake-policy" and runs["own"] in row["run_ids"] and len(row["run_ids"]) == 3
+        assert row["policy"] == FAKE_POLICY and runs["own"] in row["run_ids"] and len(row["run_ids"]) == 3
 
 
 def test_pooled_ranking_is_closer_to_the_policys_true_skill(runs):
