@@ -7,6 +7,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export TOKENIZERS_PARALLELISM := false
 export VLLM_LOGGING_LEVEL ?= WARNING
+# Prefect gives its ephemeral API 20 s to start: too little on a busy 2-core machine (benchmarks, vLLM)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
 .PHONY: setup model demo test bench efficacy methods clean-lake gpu-wheels gpu-check gpu-report
 setup: $(STAMP) model
