@@ -1,205 +1,196 @@
-"""warmstart trainers vs TRL's SFTTrainer and DPOTrainer: tokens/s and peak memory, side by side.
+"""warmstart trainers vs TRL's SFTTrainer and DPOTrainer, every setting that matters both ways:
+tokens/s and peak memory of each cell, side by side. Prints one JSON line.
 
-Same model (the bundled SmolLM2-135M), same data (short warm-up conversations of varied length),
-same hyper-parameters (batch, lr, schedule, max_length, steps, fp32 on CPU / bf16 on CUDA, loss on
-every token for SFT since TRL cannot mask assistant turns with this chat template). TRL runs with
-its defaults (padded batches; DPO with a reference model forward each step). A third SFT job runs
-warmstart with packing off, to show how much of the gain is packing. Each job runs in its own
-process so peak memory is its own (CPU peak RSS is noisy by a few hundred MB). The first step
-(allocation, warm-up) is not timed; warmstart's DPO is charged its up-front reference pass.
-Prints one JSON line.
+The matrix: gradient checkpointing on/off x each framework's layouts (training_jobs.VARIANTS):
+warmstart packed (padding-free micro-batches, its default) and padded; TRL padded (its default),
+padding_free, and packing (bfd blocks of max_length); DPO also with TRL's precompute_ref_log_probs.
+Same model, data, batch, steps, lr, schedule, max_length, attention implementation and bf16
+autocast (CUDA) / fp32 (CPU) everywhere; loss on every token for SFT (TRL cannot mask assistant
+turns with this chat template). Each cell runs in its own process (its peak memory is its own);
+with --repeats N the cells run N rounds, alternating their order, and report medians. Comparisons:
+equal settings (same checkpointing, same layout family, same reference), each side's defaults,
+each side's fastest cell and each side's least-memory cell.
 
-Usage: python benchmarks/training.py [--steps 6] [--batch-size 8] [--device auto] [--threads N]
+Usage (every flag optional; lists are comma-separated):
+    python benchmarks/training.py [--trainers sft,dpo] [--steps 6] [--batch-size 8] [--max-length 512]
+        [--device auto|cpu|cuda] [--model NAME_OR_DIR] [--threads N] [--repeats 1]
+        [--gradient-checkpointing on|off|both] [--variants warmstart-sft,trl-sft-packing,...]
+        [--no-padded] [--warmstart-only] [--ours-set KEY=VALUE ...] [--trl-set KEY=VALUE ...]
+--ours-set passes dotted overrides to warmstart's trainer config (as `warmstart train --set`);
+--trl-set passes SFTConfig / DPOConfig keywords (YAML values), e.g. use_liger_kernel=true.
 """
 
 import argparse
 import json
 import os
-import random
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-FILLER = ["First, read the numbers carefully.", "Then line up the digits.", "Carry where a column passes nine.",
-          "Check the result by subtracting.", "Both checks agree.", "No step was skipped.",
-          "Write the sum neatly.", "Double-check the last digit."]
+from peers import load_average, versions  # noqa: E402
+from training_jobs import (DEFAULT_CHECKPOINTING, VARIANTS, describe, job_name, parse_job, run_trl,  # noqa: E402
+                           run_warmstart, warmup_rows, write_data)
+
+PASSED = ("steps", "batch_size", "max_length", "device", "model", "threads")
+PEER_DISTRIBUTIONS = ("trl", "transformers", "torch", "accelerate", "datasets")
 
 
-def warmup_rows(n: int, seed: int) -> list[dict]:
-    """Short arithmetic conversations whose reasoning runs from nothing to twenty sentences
-    (about 65 to 250 tokens with the chat template), as warm-up SFT data does."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        a, b = rng.randint(10, 999), rng.randint(10, 999)
-        steps = " ".join(rng.choices(FILLER, k=rng.randint(0, 20)))
-        wrong = a + b + rng.choice([-10, -1, 1, 10])
-        rows.append({"messages": [{"role": "user", "content": f"What is {a} + {b}?"},
-                                  {"role": "assistant", "content": f"{steps} {a} + {b} = {a + b}. Answer: {a + b}"}],
-                     "prompt": f"What is {a} + {b}?", "chosen": f"{steps} Answer: {a + b}",
-                     "rejected": f"{a} + {b} is about {wrong}. Answer: {wrong}"})
-    return rows
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def memory_report(device: str, baseline_mb: float) -> dict:
-    import torch
-
-    if device == "cuda":
-        return {"peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"peak_mem_mb": peak, "train_mem_mb": peak - baseline_mb}
-
-
-def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
-    from trainers.config import load_config
-    from trainers.fit import fit
-    from trainers.run import load_model, prepare_run, seed_everything
-
-    cfg = load_config(trainer, None, {
-        "data": str(data / f"{trainer}.jsonl"), "model": args.model, "out": tempfile.mkdtemp(), "max_steps": args.steps,
-        "batch_size": args.batch_size, "learning_rate": 1e-5, "lr_schedule": "cosine", "max_length": args.max_length,
-        "device": args.device, "bf16": args.device == "cuda", "seed": 0, "progress": False,
-        "packing": packing, **({"assistant_only_loss": False} if trainer == "sft" else {"beta": 0.1})})
-    prepared = prepare_run(trainer, cfg, run_id="bench")
-    seed_everything(0)
-    model = load_model(prepared.model_path, cfg, prepared.device, prepared.bf16)
-    recipe = prepared.recipe
-    baseline = rss_mb()
-    tic = time.perf_counter()
-    recipe.setup(model, prepared.device, prepared.bf16, model_path=prepared.model_path)
-    setup_s = time.perf_counter() - tic
-    marks = []
-    fit(model, prepared.tokenizer, recipe, cfg, device=prepared.device, bf16=prepared.bf16,
-        out_dir=prepared.out_dir, meta={},
-        on_metrics=lambda step, m: marks.append((time.perf_counter(), m.get("tokens", 0.0))))
-    # reference pass charged pro rata for the timed steps (one epoch = all steps)
-    seconds = marks[-1][0] - marks[0][0] + setup_s * (len(marks) - 1) / len(marks)
-    tokens = sum(t for _, t in marks[1:])
-    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "setup_s": setup_s,
-            **memory_report(prepared.device.type, baseline)}
-
-
-def run_trl(trainer: str, args, data: Path) -> dict:
-    import torch
-    from datasets import Dataset
-    from transformers import AutoTokenizer, TrainerCallback
-
-    import trl
-    from curation.models import resolve_model
-
-    rows = [json.loads(line) for line in (data / f"{trainer}.jsonl").read_text().splitlines()]
-    model_path = str(resolve_model(args.model))
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    common = dict(output_dir=tempfile.mkdtemp(), report_to=[], save_strategy="no", max_steps=args.steps,
-                  per_device_train_batch_size=args.batch_size, learning_rate=1e-5, lr_scheduler_type="cosine",
-                  max_length=args.max_length, seed=0, bf16=args.device == "cuda", use_cpu=args.device == "cpu",
-                  logging_steps=1, disable_tqdm=True, dataloader_num_workers=0)
-    if trainer == "sft":
-        dataset = Dataset.from_list([{"messages": r["messages"]} for r in rows])
-        trainer_obj = trl.SFTTrainer(model=model_path, args=trl.SFTConfig(**common), train_dataset=dataset,
-                                     processing_class=tokenizer)
-    else:
-        dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
-                                      "chosen": [{"role": "assistant", "content": r["chosen"]}],
-                                      "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows])
-        trainer_obj = trl.DPOTrainer(model=model_path, args=trl.DPOConfig(beta=0.1, **common),
-                                     train_dataset=dataset, processing_class=tokenizer)
-    marks = []
-
-    class Marks(TrainerCallback):
-        def on_step_end(self, *_, **__):
-            marks.append((time.perf_counter(), trainer_obj._total_train_tokens))
-
-    trainer_obj.add_callback(Marks())
-    baseline = rss_mb()
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    trainer_obj.train()
-    seconds = marks[-1][0] - marks[0][0]
-    tokens = marks[-1][1] - marks[0][1]
-    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds,
-            **memory_report(args.device, baseline)}
-
-
-def job(name: str, args) -> dict:
-    """Run one (framework, trainer) job in a child process; its stdout carries one JSON line."""
-    cmd = [sys.executable, __file__, "--job", name, "--data", str(args.data), "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--device", args.device,
-           "--model", args.model, "--threads", str(args.threads)]
+def job(name: str, checkpointing: str, args) -> dict:
+    """Run one cell in a child process; its stdout carries one JSON line."""
+    cmd = [sys.executable, __file__, "--job", name, "--data", str(args.data), "--gradient-checkpointing", checkpointing]
+    for key in PASSED:
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    cmd += [item for pair in args.ours_set for item in ("--ours-set", pair)]
+    cmd += [item for key, value in args.trl_set for item in ("--trl-set", f"{key}={json.dumps(value)}")]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"job {name} failed:\n{done.stderr[-3000:]}")
+        return {"error": done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def cells(args) -> list[tuple[str, str]]:
+    """(job name, checkpointing) of every cell to run, in a fixed order."""
+    names = args.variants or [job_name(f, t, v) for t in args.trainers for (f, kind), variants in VARIANTS.items()
+                              if kind == t for v in variants]
+    names = [n for n in names if not (args.no_padded and parse_job(n)[2] == "padded")
+             and not (args.warmstart_only and parse_job(n)[0] != "warmstart")]
+    switches = ["off", "on"] if args.gradient_checkpointing == "both" else [args.gradient_checkpointing]
+    return [(name, gc) for gc in switches for name in names]
+
+
+def cell_key(name: str, checkpointing: str) -> str:
+    return f"{name} (checkpointing {checkpointing})"
+
+
+def run_cells(args) -> dict[str, dict]:
+    """Every cell, `repeats` rounds (odd rounds in reverse order); medians of tokens/s and memory."""
+    todo, runs = cells(args), {}
+    for repeat in range(args.repeats):
+        for name, gc in (todo if repeat % 2 == 0 else list(reversed(todo))):
+            print(f"running {cell_key(name, gc)} [{repeat + 1}/{args.repeats}] ...", file=sys.stderr, flush=True)
+            runs.setdefault((name, gc), []).append(job(name, gc, args))
+    return {cell_key(name, gc): summarize(describe(*parse_job(name), gc), results) for (name, gc), results in runs.items()}
+
+
+def summarize(settings: dict, results: list[dict]) -> dict:
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return {**settings, "error": results[-1]["error"]}
+    median = lambda key: statistics.median(r[key] for r in good)  # noqa: E731
+    return {**settings, "tokens_per_s": round(median("tokens_per_s"), 1),
+            "tokens_per_s_runs": [round(r["tokens_per_s"], 1) for r in good],
+            "peak_mem_mb": round(median("peak_mem_mb")), "tokens_per_step": round(median("tokens_per_step")),
+            "upfront_s": round(median("upfront_s"), 2), "failed_runs": len(results) - len(good)}
+
+
+def comparisons(cells_: dict[str, dict], trainers: list[str]) -> list[dict]:
+    """Ours vs TRL: at equal settings first, then defaults, fastest and least-memory cells."""
+    ok = {key: c for key, c in cells_.items() if "error" not in c}
+    out = []
+    for trainer in trainers:
+        side = {fw: {k: c for k, c in ok.items() if c["framework"] == fw and c["trainer"] == trainer}
+                for fw in ("warmstart", "trl")}
+        if not side["warmstart"] or not side["trl"]:
+            continue
+        for ours_key, ours in side["warmstart"].items():
+            for trl_key, theirs in side["trl"].items():
+                if all(ours[k] == theirs[k] for k in ("layout", "reference", "gradient_checkpointing")):
+                    label = f"{ours['layout']}, checkpointing {ours['gradient_checkpointing']}"
+                    out.append(pair("equal settings", trainer, label, ours_key, trl_key, ok))
+        defaults = {fw: next((k for k, c in group.items() if c["is_default"]), None) for fw, group in side.items()}
+        if all(defaults.values()):
+            out.append(pair("defaults", trainer, "each side's defaults", defaults["warmstart"], defaults["trl"], ok))
+        fastest = {fw: max(group, key=lambda k: group[k]["tokens_per_s"]) for fw, group in side.items()}
+        out.append(pair("fastest", trainer, "each side's fastest cell", fastest["warmstart"], fastest["trl"], ok))
+        leanest = {fw: min(group, key=lambda k: group[k]["peak_mem_mb"]) for fw, group in side.items()}
+        out.append(pair("least memory", trainer, "each side's least-memory cell", leanest["warmstart"],
+                        leanest["trl"], ok))
+    return out
+
+
+def pair(kind: str, trainer: str, label: str, ours: str, theirs: str, cells_: dict) -> dict:
+    a, b = cells_[ours], cells_[theirs]
+    return {"kind": kind, "trainer": trainer, "label": label, "ours": ours, "reference": theirs,
+            "ours_tokens_per_s": a["tokens_per_s"], "trl_tokens_per_s": b["tokens_per_s"],
+            "speedup": round(a["tokens_per_s"] / b["tokens_per_s"], 3),
+            "ours_peak_mem_mb": a["peak_mem_mb"], "trl_peak_mem_mb": b["peak_mem_mb"],
+            "memory_ratio": round(a["peak_mem_mb"] / b["peak_mem_mb"], 3)}
+
+
+def key_value(item: str) -> tuple[str, object]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+    return key, yaml.safe_load(value)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trainers", type=lambda s: s.split(","), default=["sft", "dpo"])
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps per job (the first is not timed)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="rows per step")
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads per job (0: torch default)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds over all cells; medians are reported")
+    parser.add_argument("--gradient-checkpointing", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--variants", type=lambda s: s.split(","), help="only these jobs, e.g. trl-sft-packing")
+    parser.add_argument("--no-padded", action="store_true", help="skip warmstart's padded jobs")
+    parser.add_argument("--warmstart-only", action="store_true", help="skip the TRL jobs")
+    parser.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--trl-set", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.device == "auto":
         import torch
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.job:
         if args.threads:
             import torch
 
             torch.set_num_threads(args.threads)  # on a shared CPU, one thread per job avoids oversubscription
-        framework, trainer, *variant = args.job.split("-")
-        if framework == "warmstart":
-            print(json.dumps(run_warmstart(trainer, args, args.data, packing=variant != ["padded"])))
-        else:
-            print(json.dumps(run_trl(trainer, args, args.data)))
+        framework, trainer, variant = parse_job(args.job)
+        run = run_warmstart if framework == "warmstart" else run_trl
+        print(json.dumps(run(trainer, args, args.data, variant)))
         return
-    work = Path(tempfile.mkdtemp())
+    load_start = load_average()
+    args.data = Path(tempfile.mkdtemp())
     rows = warmup_rows(args.steps * args.batch_size, seed=0)
-    args.data = work
-    for trainer, columns in (("sft", ["messages"]), ("dpo", ["prompt", "chosen", "rejected"])):
-        lines = (json.dumps({c: r[c] for c in columns}) for r in rows)
-        (work / f"{trainer}.jsonl").write_text("\n".join(lines))
-    results = {}
-    for name in ("warmstart-sft", "trl-sft", "warmstart-sft-padded", "warmstart-dpo", "trl-dpo"):
-        print(f"running {name} ...", file=sys.stderr)
-        results[name] = job(name, args)
+    write_data(rows, args.data)
+    results = run_cells(args)
     lengths = sft_lengths(rows, args.model)
-    out = {"benchmark": "training", "model": args.model, "device": args.device, "threads": args.threads or None,
-           "steps": args.steps, "batch_size": args.batch_size, "examples": len(rows),
-           "sft_tokens_min_mean_max": [min(lengths), round(sum(lengths) / len(lengths)), max(lengths)]}
-    for trainer in ("sft", "dpo"):
-        ours, theirs = results[f"warmstart-{trainer}"], results[f"trl-{trainer}"]
-        out[f"{trainer}_warmstart_tokens_per_s"] = round(ours["tokens_per_s"], 1)
-        out[f"{trainer}_trl_tokens_per_s"] = round(theirs["tokens_per_s"], 1)
-        out[f"{trainer}_speedup"] = round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3)
-        for key in ("peak_mem_mb", "train_mem_mb"):
-            if key in ours:
-                out[f"{trainer}_warmstart_{key}"] = round(ours[key])
-                out[f"{trainer}_trl_{key}"] = round(theirs[key])
-    # attribution: the same trainer with packing off (padded batches, like TRL's default)
-    padded = results["warmstart-sft-padded"]["tokens_per_s"]
-    out["sft_warmstart_padded_tokens_per_s"] = round(padded, 1)
-    out["sft_packing_gain"] = round(results["warmstart-sft"]["tokens_per_s"] / padded, 3)
-    print(json.dumps(out))
+    print(json.dumps({
+        "benchmark": "training", "model": args.model, "device": args.device, "device_name": device_name(args.device),
+        "threads": args.threads or None, "steps": args.steps, "batch_size": args.batch_size,
+        "max_length": args.max_length, "examples": len(rows), "repeats": args.repeats,
+        "versions": versions(*PEER_DISTRIBUTIONS), "ours_set": args.ours_set, "trl_set": dict(args.trl_set),
+        "default_checkpointing": DEFAULT_CHECKPOINTING,
+        "sft_tokens_min_mean_max": [min(lengths), round(sum(lengths) / len(lengths)), max(lengths)],
+        "cells": results, "comparisons": comparisons(results, args.trainers),
+        "load_avg_start_end": [load_start, load_average()]}))
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
 
 
 def sft_lengths(rows: list[dict], model: str) -> list[int]:

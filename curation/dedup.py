@@ -100,19 +100,26 @@ def near_dedup(table: pa.Table, cfg: NearDupConfig, *, text_column: str = "promp
     require_columns(table, [text_column, id_column] + ([group_column] if group_column else []), table_name)
     n = table.num_rows
     hashes, offsets = text_stats.ngram_hashes(table.column(text_column), cfg.shingle_size)
-    sig = minhash.signatures(hashes, offsets, cfg.num_perm, cfg.seed)
-    bands, rows = cfg.bands()
     groups = _group_codes(table, group_column) if group_column else None
-    left, right = minhash.candidate_pairs(sig, bands, rows, groups, active=np.diff(offsets) > 0)
-    if cfg.verify != "none":
-        similar = _verified(sig, hashes, offsets, left, right, cfg)
-        left, right = left[similar], right[similar]
-    labels = minhash.connected_components(n, left, right)
+    labels, sig = near_duplicate_labels(hashes, offsets, cfg, groups)
     representative = _representatives(labels, _lengths(table, text_column), cfg.keep)
     similarity = minhash.estimated_jaccard(sig, np.arange(n), representative)
     return _result(table, representative, similarity, id_column, table_name, "near_dedup",
                    lambda rep, s: f"near-duplicate of {rep} (estimated jaccard {s:.2f}, "
                                   f"threshold {cfg.threshold})")
+
+
+def near_duplicate_labels(hashes: np.ndarray, offsets: np.ndarray, cfg: NearDupConfig,
+                          groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The core from flat shingle hashes: each text's cluster label (its smallest member index) and
+    the MinHash signatures. Texts of different `groups` never cluster together."""
+    sig = minhash.signatures(hashes, offsets, cfg.num_perm, cfg.seed)
+    bands, rows = cfg.bands()
+    left, right = minhash.candidate_pairs(sig, bands, rows, groups, active=np.diff(offsets) > 0)
+    if cfg.verify != "none":
+        similar = _verified(sig, hashes, offsets, left, right, cfg)
+        left, right = left[similar], right[similar]
+    return minhash.connected_components(len(offsets) - 1, left, right), sig
 
 
 def _verified(sig, hashes, offsets, left, right, cfg: NearDupConfig) -> np.ndarray:
