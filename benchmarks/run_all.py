@@ -29,7 +29,7 @@ from peers import versions  # noqa: E402
 # modest sizes (minutes each on a 2-core CPU); --full runs each benchmark's own defaults
 MODEST = {
     "generation": ["--prompts", "16", "--repeats", "3", "--threads", "1"],
-    "training": ["--steps", "4", "--batch-size", "4", "--max-length", "256", "--threads", "1"],
+    "training": ["--steps", "3", "--batch-size", "4", "--max-length", "256", "--threads", "1"],
     "dedup": ["--docs", "100000", "--datasketch-docs", "10000", "--sample", "2000", "--repeats", "3"],
     "orchestration": [],
     "sql_rollouts": ["--rows", "10000000", "--prompts", "100000"],
