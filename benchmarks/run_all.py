@@ -8,6 +8,7 @@ table is regenerated from the file (benchmarks/bench_table.py). Benchmarks are n
 not run in CI.
 
     .venv/bin/python benchmarks/run_all.py [--only dedup sql_rollouts] [--skip generation] [--full]
+    .venv/bin/python benchmarks/run_all.py --collect-only   # re-extract entries after changing run_all
 """
 
 import argparse
@@ -116,7 +117,7 @@ def from_dedup(r: dict) -> list[dict]:
 def from_orchestration(r: dict) -> list[dict]:
     return [entry("orchestration: Prefect curate flow vs the same steps called directly", r["flow_s"],
                   r["direct_s"], "s", "lower", f"{r['prompts']} prompts, canned backend", goal="≤ 1.1",
-                  peer="the same steps without Prefect", peer_version=r["versions"]["prefect"])]
+                  peer="Prefect", peer_version=r["versions"]["prefect"])]
 
 
 def from_sql(r: dict) -> list[dict]:
@@ -149,8 +150,9 @@ def from_adaptive(r: dict) -> list[dict]:
 
 # benchmarks whose JSON line names no versions: run_all records these at run time
 RECORD_VERSIONS = {"orchestration": ("prefect",), "sql_rollouts": ("duckdb", "polars", "pandas")}
-EXTRACT = {"generation": from_generation, "training": from_training, "dedup": from_dedup,
-           "orchestration": from_orchestration, "sql_rollouts": from_sql, "adaptive_sampling": from_adaptive}
+# run order, and the README table's order: the peer comparisons issue 13 asks about first
+EXTRACT = {"training": from_training, "dedup": from_dedup, "generation": from_generation,
+           "adaptive_sampling": from_adaptive, "sql_rollouts": from_sql, "orchestration": from_orchestration}
 
 
 def machine() -> str:
@@ -184,7 +186,8 @@ def run_one(name: str, args: list[str], timeout: int) -> tuple[dict | None, str,
 def collect(raw: dict[str, dict], runs: dict[str, dict]) -> list[dict]:
     """Every entry, from each benchmark's JSON line and its run context (a failed one: one error entry)."""
     entries = []
-    for name, result in raw.items():
+    for name in sorted(raw, key=list(EXTRACT).index):
+        result = raw[name]
         if "error" in result:
             entries.append({"name": name, "error": result["error"], **runs[name]})
         else:
@@ -201,7 +204,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per benchmark (training, generation: more)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--readme", type=Path, default=bench_table.README, help="README whose table is regenerated")
+    parser.add_argument("--collect-only", action="store_true",
+                        help="run nothing: rebuild the entries of --out from its stored lines, rewrite the README")
     args = parser.parse_args()
+    if args.collect_only:
+        results = json.loads(args.out.read_text())
+        write_results({**results, "entries": collect(results["raw"], results["runs"])}, args)
+        return
     names = [n for n in (args.only or EXTRACT) if n not in args.skip and (HERE / f"{n}.py").exists()]
     stamp = {"machine": machine(), "date": date.today().isoformat()}
     raw, runs = {}, {}
@@ -221,7 +230,11 @@ def main() -> None:
         raw = {**{k: v for k, v in before["raw"].items() if k not in names}, **raw}
         runs = {**{k: v for k, v in before["runs"].items() if k not in names}, **runs}
         sizes = {**{k: v for k, v in before["sizes"].items() if k not in names}, **sizes}
-    results = {**stamp, "sizes": sizes, "runs": runs, "entries": collect(raw, runs), "raw": raw}
+    write_results({**stamp, "sizes": sizes, "runs": runs, "entries": collect(raw, runs), "raw": raw}, args)
+
+
+def write_results(results: dict, args) -> None:
+    """results.json, and the README table rendered from it."""
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     bench_table.write(results, args.readme)
     print(bench_table.render(results))

@@ -88,3 +88,9 @@ def test_the_cli_takes_the_gpu_scripts_flags_and_expands_the_matrix():
     assert {gc for _, gc in cells} == {"on", "off"}
     assert sorted({name for name, _ in cells}) == ["trl-sft", "trl-sft-packing", "trl-sft-padding_free",
                                                    "warmstart-sft"]
+
+
+def test_entries_follow_the_declared_benchmark_order_whatever_ran_last():
+    raw = dict(reversed(list(RESULTS["raw"].items())))
+    order = list(dict.fromkeys(e["benchmark"] for e in run_all.collect(raw, RESULTS["runs"])))
+    assert order == [name for name in run_all.EXTRACT if name in raw]
