@@ -132,7 +132,7 @@ def bench_1p7b(check: Check, models: dict, settings: list[tuple[str, str]], extr
     sizes = ["--steps", "3", "--batch-size", "8"] if check.small else ["--steps", "8", "--batch-size", "128"]
     for ckpt, weights in settings:
         check.run(f"bench_1p7b_sft_ckpt_{ckpt}_{weights}" + ("_compile" if extra else ""), [
-            PY, "benchmarks/training.py", "--device", check.device, "--no-padded", "--model", models["m1700"]["path"],
+            PY, "benchmarks/training_gpu.py", "--device", check.device, "--no-padded", "--model", models["m1700"]["path"],
             "--trainers", "sft", "--gradient-checkpointing", ckpt, "--weights", weights, *sizes, *extra],
             limit=150, need=60)
 
@@ -140,12 +140,12 @@ def bench_1p7b(check: Check, models: dict, settings: list[tuple[str, str]], extr
 def bench_135m(check: Check, models: dict) -> None:
     """SFT, DPO and GRPO vs TRL at 135M, checkpointing off on both sides."""
     sizes = ["--steps", "3", "--batch-size", "8"] if check.small else ["--steps", "5", "--batch-size", "32"]
-    check.run("bench_135m_all", [PY, "benchmarks/training.py", "--device", check.device, "--model",
+    check.run("bench_135m_all", [PY, "benchmarks/training_gpu.py", "--device", check.device, "--model",
                                  models["m135"]["path"], "--trainers", "sft,dpo,grpo", *sizes], limit=200, need=60)
 
 
 def bench_1p7b_dpo_grpo(check: Check, models: dict) -> None:
-    check.run("bench_1p7b_dpo_grpo", [PY, "benchmarks/training.py", "--device", check.device, "--no-padded",
+    check.run("bench_1p7b_dpo_grpo", [PY, "benchmarks/training_gpu.py", "--device", check.device, "--no-padded",
                                       "--model", models["m1700"]["path"], "--trainers", "dpo,grpo", "--steps", "4",
                                       "--batch-size", "8" if check.small else "32"], limit=180, need=90)
 

@@ -1,129 +1,157 @@
-"""warmstart trainers vs TRL's SFTTrainer, DPOTrainer and GRPOTrainer at equal settings: tokens/s,
-peak memory and MFU, side by side. Prints one JSON line.
+"""warmstart trainers vs TRL's SFTTrainer and DPOTrainer, every setting that matters both ways:
+tokens/s and peak memory of each cell, side by side. Prints one JSON line.
 
-Same model, same data (short warm-up conversations of varied length), same hyper-parameters, and
-the settings that decide memory set alike on both sides: `--gradient-checkpointing on|off` (TRL's
-own default is on) and `--weights fp32|bf16` (fp32 weights run under bf16 autocast on CUDA; TRL
-otherwise loads the checkpoint's dtype). Loss on every token for SFT (TRL cannot mask assistant
-turns with this chat template). An extra SFT job runs warmstart with packing off, to show how much
-of the gain is packing. Each job runs in its own process, so its peak memory is its own (CPU peak
-RSS is noisy by a few hundred MB). MFU = model FLOPs per second / the device's dense bf16 peak,
-model FLOPs per token from trainers/flops.py over the benchmark's sequences (docs: "GPU figures").
+The matrix: gradient checkpointing on/off x each framework's layouts (training_jobs.VARIANTS):
+warmstart packed (padding-free micro-batches, its default) and padded; TRL padded (its default),
+padding_free, and packing (bfd blocks of max_length); DPO also with TRL's precompute_ref_log_probs.
+Same model, data, batch, steps, lr, schedule, max_length, attention implementation and bf16
+autocast (CUDA) / fp32 (CPU) everywhere; loss on every token for SFT (TRL cannot mask assistant
+turns with this chat template). Each cell runs in its own process (its peak memory is its own);
+with --repeats N the cells run N rounds, alternating their order, and report medians. Comparisons:
+equal settings (same checkpointing, same layout family, same reference), each side's defaults,
+each side's fastest cell and each side's least-memory cell.
 
-Usage: python benchmarks/training.py [--steps 6] [--batch-size 8] [--device auto] [--threads N]
-         [--trainers sft,dpo,grpo] [--gradient-checkpointing off|on] [--weights fp32|bf16] [--compile]
-         [--model NAME_OR_DIR]
+Usage (every flag optional; lists are comma-separated):
+    python benchmarks/training.py [--trainers sft,dpo] [--steps 6] [--batch-size 8] [--max-length 512]
+        [--device auto|cpu|cuda] [--model NAME_OR_DIR] [--threads N] [--repeats 1]
+        [--gradient-checkpointing on|off|both] [--variants warmstart-sft,trl-sft-packing,...]
+        [--no-padded] [--warmstart-only] [--ours-set KEY=VALUE ...] [--trl-set KEY=VALUE ...]
+--ours-set passes dotted overrides to warmstart's trainer config (as `warmstart train --set`);
+--trl-set passes SFTConfig / DPOConfig keywords (YAML values), e.g. use_liger_kernel=true.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from training_jobs import run_trl, run_warmstart, warmup_rows, write_data  # noqa: E402
+from peers import load_average, versions  # noqa: E402
+from training_jobs import (DEFAULT_CHECKPOINTING, VARIANTS, describe, job_name, parse_job, run_trl,  # noqa: E402
+                           run_warmstart, warmup_rows, write_data)
 
-PASSED = ("steps", "batch_size", "max_length", "device", "model", "threads", "gradient_checkpointing", "weights",
-          "generations", "max_new_tokens")
+PASSED = ("steps", "batch_size", "max_length", "device", "model", "threads")
+PEER_DISTRIBUTIONS = ("trl", "transformers", "torch", "accelerate", "datasets")
 
 
-def job(name: str, args) -> dict:
-    """Run one (framework, trainer) job in a child process; its stdout carries one JSON line."""
-    cmd = [sys.executable, __file__, "--job", name, "--data", str(args.data)]
+def job(name: str, checkpointing: str, args) -> dict:
+    """Run one cell in a child process; its stdout carries one JSON line."""
+    cmd = [sys.executable, __file__, "--job", name, "--data", str(args.data), "--gradient-checkpointing", checkpointing]
     for key in PASSED:
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    cmd += ["--compile"] if args.compile else []
+    cmd += [item for pair in args.ours_set for item in ("--ours-set", pair)]
+    cmd += [item for key, value in args.trl_set for item in ("--trl-set", f"{key}={json.dumps(value)}")]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def model_flops_per_token(rows: list[dict], trainer: str, model: str) -> float:
-    """Mean model FLOPs per trained token over the benchmark's sequences (trainers/flops.py)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from curation.models import resolve_model
-    from trainers.collate import encode_chat, encode_preference
-    from trainers.flops import ModelFlops
-    from trainers.run import load_tokenizer
-
-    path = resolve_model(model)
-    with torch.device("meta"):
-        flops = ModelFlops.of(AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path)))
-    tokenizer = load_tokenizer(path)
-    if trainer == "sft":
-        lengths = [len(encode_chat(tokenizer, r["messages"], max_length=4096).input_ids) for r in rows]
-    else:  # DPO: both sides with their prompt; GRPO: prompt + about as long a completion (an estimate)
-        pairs = [encode_preference(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length=4096) for r in rows]
-        lengths = [len(p["prompt_ids"]) + len(p[side]) for p in pairs for side in ("chosen_ids", "rejected_ids")]
-    return flops.batch_flops(sum(lengths), sum(n * n for n in lengths)) / sum(lengths)
+def cells(args) -> list[tuple[str, str]]:
+    """(job name, checkpointing) of every cell to run, in a fixed order."""
+    names = args.variants or [job_name(f, t, v) for t in args.trainers for (f, kind), variants in VARIANTS.items()
+                              if kind == t for v in variants]
+    names = [n for n in names if not (args.no_padded and parse_job(n)[2] == "padded")
+             and not (args.warmstart_only and parse_job(n)[0] != "warmstart")]
+    switches = ["off", "on"] if args.gradient_checkpointing == "both" else [args.gradient_checkpointing]
+    return [(name, gc) for gc in switches for name in names]
 
 
-def compare(results: dict, rows: list[dict], args) -> dict:
-    """The JSON line: per-trainer rates, memory, ratios and MFU."""
-    from trainers.flops import peak_flops
+def cell_key(name: str, checkpointing: str) -> str:
+    return f"{name} (checkpointing {checkpointing})"
 
-    import torch
 
-    peak = peak_flops(torch.device("cuda")) if args.device == "cuda" else None
-    out = {"benchmark": "training", "model": args.model, "device": args.device, "threads": args.threads or None,
-           "steps": args.steps, "batch_size": args.batch_size, "examples": len(rows), "max_length": args.max_length,
-           "gradient_checkpointing": args.gradient_checkpointing, "weights": args.weights, "compile": args.compile,
-           "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "jobs": results}
-    for trainer in args.trainers:
-        ours, theirs = results[f"warmstart-{trainer}"], results.get(f"trl-{trainer}", {"error": "not run"})
-        if peak and trainer != "grpo" and "error" not in ours:
-            per_token = model_flops_per_token(rows, trainer, args.model)
-            out[f"{trainer}_model_flops_per_token"] = round(per_token)
-            out[f"{trainer}_warmstart_mfu"] = round(per_token * ours["tokens_per_s"] / peak, 4)
-            if "error" not in theirs:
-                out[f"{trainer}_trl_mfu"] = round(per_token * theirs["tokens_per_s"] / peak, 4)
-        if "error" in ours or "error" in theirs:
+def run_cells(args) -> dict[str, dict]:
+    """Every cell, `repeats` rounds (odd rounds in reverse order); medians of tokens/s and memory."""
+    todo, runs = cells(args), {}
+    for repeat in range(args.repeats):
+        for name, gc in (todo if repeat % 2 == 0 else list(reversed(todo))):
+            print(f"running {cell_key(name, gc)} [{repeat + 1}/{args.repeats}] ...", file=sys.stderr, flush=True)
+            runs.setdefault((name, gc), []).append(job(name, gc, args))
+    return {cell_key(name, gc): summarize(describe(*parse_job(name), gc), results) for (name, gc), results in runs.items()}
+
+
+def summarize(settings: dict, results: list[dict]) -> dict:
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return {**settings, "error": results[-1]["error"]}
+    median = lambda key: statistics.median(r[key] for r in good)  # noqa: E731
+    return {**settings, "tokens_per_s": round(median("tokens_per_s"), 1),
+            "tokens_per_s_runs": [round(r["tokens_per_s"], 1) for r in good],
+            "peak_mem_mb": round(median("peak_mem_mb")), "tokens_per_step": round(median("tokens_per_step")),
+            "upfront_s": round(median("upfront_s"), 2), "failed_runs": len(results) - len(good)}
+
+
+def comparisons(cells_: dict[str, dict], trainers: list[str]) -> list[dict]:
+    """Ours vs TRL: at equal settings first, then defaults, fastest and least-memory cells."""
+    ok = {key: c for key, c in cells_.items() if "error" not in c}
+    out = []
+    for trainer in trainers:
+        side = {fw: {k: c for k, c in ok.items() if c["framework"] == fw and c["trainer"] == trainer}
+                for fw in ("warmstart", "trl")}
+        if not side["warmstart"] or not side["trl"]:
             continue
-        out[f"{trainer}_warmstart_tokens_per_s"] = round(ours["tokens_per_s"], 1)
-        out[f"{trainer}_trl_tokens_per_s"] = round(theirs["tokens_per_s"], 1)
-        out[f"{trainer}_speedup"] = round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3)
-        for key in ("peak_mem_mb", "train_mem_mb"):
-            if key in ours:
-                out[f"{trainer}_warmstart_{key}"] = round(ours[key])
-                out[f"{trainer}_trl_{key}"] = round(theirs[key])
-    out["peak_bf16_flops"] = peak
-    if "warmstart-sft-padded" in results and "error" not in results["warmstart-sft-padded"] \
-            and "sft_warmstart_tokens_per_s" in out:
-        padded = results["warmstart-sft-padded"]["tokens_per_s"]
-        out["sft_warmstart_padded_tokens_per_s"] = round(padded, 1)
-        out["sft_packing_gain"] = round(results["warmstart-sft"]["tokens_per_s"] / padded, 3)
+        for ours_key, ours in side["warmstart"].items():
+            for trl_key, theirs in side["trl"].items():
+                if all(ours[k] == theirs[k] for k in ("layout", "reference", "gradient_checkpointing")):
+                    label = f"{ours['layout']}, checkpointing {ours['gradient_checkpointing']}"
+                    out.append(pair("equal settings", trainer, label, ours_key, trl_key, ok))
+        defaults = {fw: next((k for k, c in group.items() if c["is_default"]), None) for fw, group in side.items()}
+        if all(defaults.values()):
+            out.append(pair("defaults", trainer, "each side's defaults", defaults["warmstart"], defaults["trl"], ok))
+        fastest = {fw: max(group, key=lambda k: group[k]["tokens_per_s"]) for fw, group in side.items()}
+        out.append(pair("fastest", trainer, "each side's fastest cell", fastest["warmstart"], fastest["trl"], ok))
+        leanest = {fw: min(group, key=lambda k: group[k]["peak_mem_mb"]) for fw, group in side.items()}
+        out.append(pair("least memory", trainer, "each side's least-memory cell", leanest["warmstart"],
+                        leanest["trl"], ok))
     return out
 
 
-def parse_args():
+def pair(kind: str, trainer: str, label: str, ours: str, theirs: str, cells_: dict) -> dict:
+    a, b = cells_[ours], cells_[theirs]
+    return {"kind": kind, "trainer": trainer, "label": label, "ours": ours, "reference": theirs,
+            "ours_tokens_per_s": a["tokens_per_s"], "trl_tokens_per_s": b["tokens_per_s"],
+            "speedup": round(a["tokens_per_s"] / b["tokens_per_s"], 3),
+            "ours_peak_mem_mb": a["peak_mem_mb"], "trl_peak_mem_mb": b["peak_mem_mb"],
+            "memory_ratio": round(a["peak_mem_mb"] / b["peak_mem_mb"], 3)}
+
+
+def key_value(item: str) -> tuple[str, object]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+    return key, yaml.safe_load(value)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trainers", type=lambda s: s.split(","), default=["sft", "dpo"])
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps per job (the first is not timed)")
-    parser.add_argument("--batch-size", type=int, default=8, help="rows per step (GRPO: completions per step)")
+    parser.add_argument("--batch-size", type=int, default=8, help="rows per step")
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads per job (0: torch default)")
-    parser.add_argument("--trainers", type=lambda s: s.split(","), default=["sft", "dpo"])
-    parser.add_argument("--gradient-checkpointing", choices=["off", "on"], default="off")
-    parser.add_argument("--weights", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--compile", action="store_true", help="warmstart compiles its decoder layers")
-    parser.add_argument("--no-padded", action="store_true", help="skip warmstart's padded SFT job")
-    parser.add_argument("--warmstart-only", action="store_true", help="skip the TRL jobs (e.g. to time --compile)")
-    parser.add_argument("--generations", type=int, default=4, help="GRPO: samples per prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="GRPO: completion length")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds over all cells; medians are reported")
+    parser.add_argument("--gradient-checkpointing", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--variants", type=lambda s: s.split(","), help="only these jobs, e.g. trl-sft-packing")
+    parser.add_argument("--no-padded", action="store_true", help="skip warmstart's padded jobs")
+    parser.add_argument("--warmstart-only", action="store_true", help="skip the TRL jobs")
+    parser.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--trl-set", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.device == "auto":
         import torch
 
@@ -138,27 +166,31 @@ def main() -> None:
             import torch
 
             torch.set_num_threads(args.threads)  # on a shared CPU, one thread per job avoids oversubscription
-        framework, trainer, *variant = args.job.split("-")
+        framework, trainer, variant = parse_job(args.job)
         run = run_warmstart if framework == "warmstart" else run_trl
-        options = {"packing": variant != ["padded"]} if framework == "warmstart" else {}
-        print(json.dumps(run(trainer, args, args.data, **options)))
+        print(json.dumps(run(trainer, args, args.data, variant)))
         return
+    load_start = load_average()
     args.data = Path(tempfile.mkdtemp())
     rows = warmup_rows(args.steps * args.batch_size, seed=0)
     write_data(rows, args.data)
-    frameworks = ("warmstart",) if args.warmstart_only else ("warmstart", "trl")
-    names = [f"{framework}-{trainer}" for trainer in args.trainers for framework in frameworks]
-    if "sft" in args.trainers and not args.no_padded:
-        names.append("warmstart-sft-padded")
-    results = {}
-    for name in names:
-        print(f"running {name} ...", file=sys.stderr)
-        results[name] = job(name, args)
-    out = compare(results, rows, args)
-    if "sft" in args.trainers:
-        lengths = sft_lengths(rows, args.model)
-        out["sft_tokens_min_mean_max"] = [min(lengths), round(sum(lengths) / len(lengths)), max(lengths)]
-    print(json.dumps(out))
+    results = run_cells(args)
+    lengths = sft_lengths(rows, args.model)
+    print(json.dumps({
+        "benchmark": "training", "model": args.model, "device": args.device, "device_name": device_name(args.device),
+        "threads": args.threads or None, "steps": args.steps, "batch_size": args.batch_size,
+        "max_length": args.max_length, "examples": len(rows), "repeats": args.repeats,
+        "versions": versions(*PEER_DISTRIBUTIONS), "ours_set": args.ours_set, "trl_set": dict(args.trl_set),
+        "default_checkpointing": DEFAULT_CHECKPOINTING,
+        "sft_tokens_min_mean_max": [min(lengths), round(sum(lengths) / len(lengths)), max(lengths)],
+        "cells": results, "comparisons": comparisons(results, args.trainers),
+        "load_avg_start_end": [load_start, load_average()]}))
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
 
 
 def sft_lengths(rows: list[dict], model: str) -> list[int]:

@@ -1,10 +1,10 @@
-"""The jobs of benchmarks/training.py: one (framework, trainer) run each, in its own process.
+"""The jobs of benchmarks/training.py: one (framework, trainer, variant) run each, in its own process.
 
-Both frameworks get the same model, data, batch, steps, learning rate, schedule, max_length,
-gradient checkpointing (on or off), weight dtype (fp32 weights with bf16 autocast on CUDA, or
-bf16 weights) and, for GRPO, group size and completion length. TRL keeps its other defaults
-(padded batches; DPO runs the reference model each step; GRPO samples with transformers).
-The first step is not timed; warmstart's DPO is charged its up-front reference pass pro rata.
+Every job gets the same model, data, batch, steps, learning rate, schedule, max_length, device,
+bf16 autocast and attention implementation; `VARIANTS` declares what differs (the batch layout,
+where the reference log-probs come from) and the job's `--gradient-checkpointing on|off` says the
+rest. The first step is not timed; an up-front reference pass (warmstart's DPO always, TRL's with
+precompute_ref_log_probs) is charged pro rata for the timed steps.
 """
 
 import json
@@ -12,11 +12,55 @@ import random
 import resource
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 FILLER = ["First, read the numbers carefully.", "Then line up the digits.", "Carry where a column passes nine.",
           "Check the result by subtracting.", "Both checks agree.", "No step was skipped.",
           "Write the sum neatly.", "Double-check the last digit."]
+
+@dataclass(frozen=True)
+class Variant:
+    """What one job sets on top of the shared settings, and what that means for the comparison."""
+
+    options: dict  # warmstart: trainer config values; TRL: SFTConfig / DPOConfig keywords
+    layout: str  # padding-free | padded | packed-blocks (TRL's packing: rows cut to max_length blocks)
+    reference: str | None = None  # DPO: where the reference log-probs come from (precomputed | each step)
+
+
+# (framework, trainer) -> variant name ("" is the framework's default) -> Variant. TRL 1.16 docs
+# ("Reducing memory usage", SFTConfig / DPOConfig): packing="bfd" implies padding-free; SFT's
+# padding_free without packing needs max_length=None; DPO's padding_free is disabled in 1.16 (it
+# warns and pads), so it is no variant; precompute_ref_log_probs drops the reference model.
+VARIANTS = {
+    ("warmstart", "sft"): {"": Variant({"packing": True}, "padding-free"), "padded": Variant({"packing": False}, "padded")},
+    ("warmstart", "dpo"): {"": Variant({"packing": True}, "padding-free", "precomputed"),
+                           "padded": Variant({"packing": False}, "padded", "precomputed")},
+    ("trl", "sft"): {"": Variant({}, "padded"),
+                     "padding_free": Variant({"padding_free": True, "max_length": None}, "padding-free"),
+                     "packing": Variant({"packing": True}, "packed-blocks")},
+    ("trl", "dpo"): {"": Variant({}, "padded", "each step"),
+                     "precompute": Variant({"precompute_ref_log_probs": True}, "padded", "precomputed")},
+}
+DEFAULT_CHECKPOINTING = {"warmstart": "off", "trl": "on"}  # TRL's SFTConfig / DPOConfig turn it on
+
+
+def job_name(framework: str, trainer: str, variant: str) -> str:
+    return "-".join(part for part in (framework, trainer, variant) if part)
+
+
+def parse_job(name: str) -> tuple[str, str, str]:
+    framework, trainer, *variant = name.split("-", 2)
+    return framework, trainer, variant[0] if variant else ""
+
+
+def describe(framework: str, trainer: str, variant: str, checkpointing: str) -> dict:
+    """A job's settings in words and as passed, for results.json and the tables."""
+    spec = VARIANTS[(framework, trainer)][variant]
+    return {"framework": framework, "trainer": trainer, "variant": variant or "default", "layout": spec.layout,
+            "reference": spec.reference, "gradient_checkpointing": checkpointing,
+            "is_default": not variant and checkpointing == DEFAULT_CHECKPOINTING[framework],
+            "options": {**spec.options, "gradient_checkpointing": checkpointing == "on"}}
 
 
 def warmup_rows(n: int, seed: int) -> list[dict]:
@@ -31,13 +75,11 @@ def warmup_rows(n: int, seed: int) -> list[dict]:
         rows.append({"messages": [{"role": "user", "content": f"What is {a} + {b}?"},
                                   {"role": "assistant", "content": f"{steps} {a} + {b} = {a + b}. Answer: {a + b}"}],
                      "prompt": f"What is {a} + {b}?", "chosen": f"{steps} Answer: {a + b}",
-                     "rejected": f"{a} + {b} is about {wrong}. Answer: {wrong}", "answer": str(a + b),
-                     "verifier": "exact", "metadata": "{}"})
+                     "rejected": f"{a} + {b} is about {wrong}. Answer: {wrong}"})
     return rows
 
 
-COLUMNS = {"sft": ["messages"], "dpo": ["prompt", "chosen", "rejected"],
-           "grpo": ["prompt", "answer", "verifier", "metadata"]}
+COLUMNS = {"sft": ["messages"], "dpo": ["prompt", "chosen", "rejected"]}
 
 
 def write_data(rows: list[dict], work: Path) -> None:
@@ -45,71 +87,74 @@ def write_data(rows: list[dict], work: Path) -> None:
         (work / f"{trainer}.jsonl").write_text("\n".join(json.dumps({c: r[c] for c in columns}) for r in rows))
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def memory_report(device: str, baseline_mb: float) -> dict:
+def memory_report(device: str) -> dict:
+    """Peak memory of this job's process: CUDA allocations, or peak RSS on CPU (noisy by ~100 MB)."""
     import torch
 
     if device == "cuda":
         return {"peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"peak_mem_mb": peak, "train_mem_mb": peak - baseline_mb}
+    return {"peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_warmstart(trainer: str, args, data: Path, packing: bool = True) -> dict:
+def timed_rate(marks: list[tuple[float, float]], upfront_s: float) -> dict:
+    """Tokens/s over the steps after the first, charging the up-front pass pro rata (one epoch = all steps)."""
+    seconds = marks[-1][0] - marks[0][0] + upfront_s * (len(marks) - 1) / len(marks)
+    tokens = marks[-1][1] - marks[0][1]
+    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "upfront_s": upfront_s,
+            "tokens_per_step": tokens / (len(marks) - 1)}
+
+
+def shared_options(args) -> dict:
+    """The settings both frameworks share, in warmstart's names."""
+    return {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": 1e-5, "lr_schedule": "cosine",
+            "max_length": args.max_length, "seed": 0, "bf16": args.device == "cuda"}
+
+
+def run_warmstart(trainer: str, args, data: Path, variant: str = "") -> dict:
     from trainers.config import load_config
     from trainers.fit import fit
-    from trainers.placement import fit_to_memory, place_model
-    from trainers.run import prepare_run, seed_everything
+    from trainers.run import load_model, prepare_run, seed_everything
 
-    own = {"sft": {"assistant_only_loss": False, "packing": packing}, "dpo": {"beta": 0.1, "packing": packing},
-           "grpo": {"num_generations": args.generations, "max_new_tokens": args.max_new_tokens, "beta": 0.0,
-                    "filter_zero_variance": False, "rollout_backend": "transformers"}}[trainer]
+    own = {"assistant_only_loss": False} if trainer == "sft" else {"beta": 0.1}
     cfg = load_config(trainer, None, {
-        "data": str(data / f"{trainer}.jsonl"), "model": args.model, "out": tempfile.mkdtemp(), "max_steps": args.steps,
-        "batch_size": args.batch_size if trainer != "grpo" else args.batch_size // args.generations,
-        "learning_rate": 1e-5, "lr_schedule": "cosine", "max_length": args.max_length, "device": args.device,
-        "bf16": args.device == "cuda", "seed": 0, "progress": False, "weights": args.weights,
-        "gradient_checkpointing": args.gradient_checkpointing == "on", "compile": args.compile, **own})
+        "data": str(data / f"{trainer}.jsonl"), "model": args.model, "out": tempfile.mkdtemp(), "device": args.device,
+        "progress": False, **shared_options(args), **own, **VARIANTS[("warmstart", trainer)][variant].options,
+        "gradient_checkpointing": args.gradient_checkpointing == "on"}, args.ours_set)
     prepared = prepare_run(trainer, cfg, run_id="bench")
     seed_everything(0)
-    placed = place_model(prepared.model_path, cfg, prepared.device, prepared.bf16, prepared.recipe)
-    baseline = rss_mb()
+    model = load_model(prepared.model_path, cfg, prepared.device, prepared.bf16)
     tic = time.perf_counter()
-    prepared.recipe.setup(placed.model, placed.device, prepared.bf16, model_path=prepared.model_path)
+    prepared.recipe.setup(model, prepared.device, prepared.bf16, model_path=prepared.model_path)
     setup_s = time.perf_counter() - tic
-    placed.memory = fit_to_memory(placed, cfg, prepared.bf16, prepared.recipe)
-    marks = []
-    fit(placed.model, prepared.tokenizer, prepared.recipe, cfg, device=placed.device, bf16=prepared.bf16,
-        out_dir=prepared.out_dir, meta={}, memory=placed.memory,
-        on_metrics=lambda step, m: marks.append((time.perf_counter(), m)))
-    # the reference pass charged pro rata for the timed steps (one epoch = all steps)
-    seconds = marks[-1][0] - marks[0][0] + setup_s * (len(marks) - 1) / len(marks)
-    timed = [m for _, m in marks[1:]]
-    tokens = sum(m["tokens"] for m in timed)
-    phases = {k: round(sum(m[k] for m in timed), 3) for k in ("time/rollout", "time/update") if k in timed[0]}
-    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "setup_s": setup_s,
-            "memory_plan": placed.memory.summary(), **phases, **memory_report(prepared.device.type, baseline)}
+    marks, total = [], [0.0]
+
+    def mark(step, metrics):
+        total[0] += metrics.get("tokens", 0.0)
+        marks.append((time.perf_counter(), total[0]))
+
+    fit(model, prepared.tokenizer, prepared.recipe, cfg, device=prepared.device, bf16=prepared.bf16,
+        out_dir=prepared.out_dir, meta={}, on_metrics=mark)
+    return {**timed_rate(marks, setup_s), **memory_report(prepared.device.type)}
 
 
-def trl_config(trainer: str, args, common: dict):
+def trl_config(trainer: str, args, variant: str):
+    """SFTConfig / DPOConfig with the shared settings, the variant's options and any --trl-set items."""
     import torch
     import trl
 
-    common = {**common, "gradient_checkpointing": args.gradient_checkpointing == "on",
-              "model_init_kwargs": {"dtype": torch.bfloat16 if args.weights == "bf16" else torch.float32}}
-    if trainer == "sft":
-        return trl.SFTConfig(**common)
-    if trainer == "dpo":
-        return trl.DPOConfig(beta=0.1, **common)
-    common.pop("max_length")  # GRPO bounds the completion only
-    return trl.GRPOConfig(num_generations=args.generations, max_completion_length=args.max_new_tokens, beta=0.0,
-                          loss_type="dapo", **common)
+    from trainers.run import uses_flash_attention
+
+    shared = shared_options(args)
+    attention = "flash_attention_2" if uses_flash_attention(torch.device(args.device), shared["bf16"]) else "sdpa"
+    options = {"output_dir": tempfile.mkdtemp(), "report_to": [], "save_strategy": "no",
+               "max_steps": shared["max_steps"], "per_device_train_batch_size": shared["batch_size"],
+               "learning_rate": shared["learning_rate"], "lr_scheduler_type": shared["lr_schedule"],
+               "max_length": shared["max_length"], "seed": shared["seed"], "bf16": shared["bf16"],
+               "use_cpu": args.device == "cpu", "logging_steps": 1, "disable_tqdm": True, "dataloader_num_workers": 0,
+               "model_init_kwargs": {"dtype": torch.float32, "attn_implementation": attention},
+               "gradient_checkpointing": args.gradient_checkpointing == "on",
+               **VARIANTS[("trl", trainer)][variant].options, **dict(args.trl_set)}
+    return trl.SFTConfig(**options) if trainer == "sft" else trl.DPOConfig(beta=0.1, **options)
 
 
 def trl_dataset(trainer: str, rows: list[dict]):
@@ -117,56 +162,49 @@ def trl_dataset(trainer: str, rows: list[dict]):
 
     if trainer == "sft":
         return Dataset.from_list([{"messages": r["messages"]} for r in rows])
-    if trainer == "dpo":
-        return Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
-                                   "chosen": [{"role": "assistant", "content": r["chosen"]}],
-                                   "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows])
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "answer": r["answer"]}
-                              for r in rows])
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
+                               "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                               "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows])
 
 
-def exact_reward(completions, answer, **kwargs) -> list[float]:
-    """TRL's side of the `exact` verifier warmstart's GRPO uses here."""
-    return [float(c[-1]["content"].strip().endswith(a)) for c, a in zip(completions, answer)]
-
-
-def run_trl(trainer: str, args, data: Path) -> dict:
-    import torch
+def run_trl(trainer: str, args, data: Path, variant: str = "") -> dict:
+    import datasets
     import trl
     from transformers import AutoTokenizer, TrainerCallback
 
     from curation.models import resolve_model
 
+    datasets.disable_caching()  # a precomputed reference pass must not come from an earlier job's cache
     rows = [json.loads(line) for line in (data / f"{trainer}.jsonl").read_text().splitlines()]
     model_path = str(resolve_model(args.model))
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    common = dict(output_dir=tempfile.mkdtemp(), report_to=[], save_strategy="no", max_steps=args.steps,
-                  per_device_train_batch_size=args.batch_size, learning_rate=1e-5, lr_scheduler_type="cosine",
-                  max_length=args.max_length, seed=0, bf16=args.device == "cuda", use_cpu=args.device == "cpu",
-                  logging_steps=1, disable_tqdm=True, dataloader_num_workers=0)
-    config, dataset = trl_config(trainer, args, common), trl_dataset(trainer, rows)
-    kinds = {"sft": trl.SFTTrainer, "dpo": trl.DPOTrainer, "grpo": trl.GRPOTrainer}
-    extra = {"reward_funcs": [exact_reward]} if trainer == "grpo" else {}
-    trainer_obj = kinds[trainer](model=model_path, args=config, train_dataset=dataset, processing_class=tokenizer,
-                                 **extra)
-    marks, seen = [], {"tokens": 0.0}
+    kind = trl.SFTTrainer if trainer == "sft" else trl.DPOTrainer
+    upfront = _time_reference_pass(kind)
+    trainer_obj = kind(model=model_path, args=trl_config(trainer, args, variant), train_dataset=trl_dataset(trainer, rows),
+                       processing_class=AutoTokenizer.from_pretrained(model_path))
+    marks = []
 
     class Marks(TrainerCallback):
-        def on_log(self, _args, _state, _control, logs=None, **kwargs):
-            seen["tokens"] = float((logs or {}).get("num_tokens", seen["tokens"]))
-
         def on_step_end(self, *_, **__):
-            counted = getattr(trainer_obj, "_total_train_tokens", None)
-            marks.append((time.perf_counter(), counted if counted is not None else seen["tokens"]))
+            marks.append((time.perf_counter(), trainer_obj._total_train_tokens))
 
     trainer_obj.add_callback(Marks())
-    baseline = rss_mb()
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     trainer_obj.train()
-    seconds = marks[-1][0] - marks[0][0]
-    tokens = (seen["tokens"] if trainer == "grpo" else marks[-1][1]) - (marks[0][1] if trainer != "grpo" else 0)
-    if trainer == "grpo":  # num_tokens is cumulative over all steps: charge the timed share
-        tokens *= (len(marks) - 1) / len(marks)
-    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds,
-            **memory_report(args.device, baseline)}
+    return {**timed_rate(marks, upfront[0]), **memory_report(args.device)}
+
+
+def _time_reference_pass(kind) -> list[float]:
+    """Seconds TRL spends in `_precompute_ref_logps` (in the DPOTrainer constructor), to charge like ours."""
+    spent = [0.0]
+    original = getattr(kind, "_precompute_ref_logps", None)
+    if original is None:
+        return spent
+
+    def timed(self, *args, **kwargs):
+        tic = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - tic
+
+    kind._precompute_ref_logps = timed
+    return spent

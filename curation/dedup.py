@@ -102,18 +102,34 @@ def near_dedup(table: pa.Table, cfg: NearDupConfig, *, text_column: str = "promp
     n = table.num_rows
     texts = text_stats.as_arrow(table.column(text_column))
     sig, n_shingles = _signatures(texts, cfg)
-    bands, rows = cfg.bands()
     groups = _group_codes(table, group_column) if group_column else None
-    left, right = minhash.candidate_pairs(sig, bands, rows, groups, active=n_shingles > 0)
-    if cfg.verify != "none":
-        similar = _verified(sig, texts, left, right, cfg)
-        left, right = left[similar], right[similar]
-    labels = minhash.connected_components(n, left, right)
+    labels = _labels(sig, n_shingles, cfg, groups, lambda left, right: _rehashed_jaccard(texts, left, right, cfg))
     representative = _representatives(labels, _lengths(table, text_column), cfg.keep)
     similarity = minhash.estimated_jaccard(sig, np.arange(n), representative)
     return _result(table, representative, similarity, id_column, table_name, "near_dedup",
                    lambda rep, s: f"near-duplicate of {rep} (estimated jaccard {s:.2f}, "
                                   f"threshold {cfg.threshold})")
+
+
+def near_duplicate_labels(hashes: np.ndarray, offsets: np.ndarray, cfg: NearDupConfig,
+                          groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The core from flat shingle hashes: each text's cluster label (its smallest member index) and
+    the MinHash signatures. Texts of different `groups` never cluster together."""
+    sig = minhash.signatures(hashes, offsets, cfg.num_perm, cfg.seed)
+    labels = _labels(sig, np.diff(offsets), cfg, groups,
+                     lambda left, right: minhash.exact_jaccard(hashes, offsets, left, right))
+    return labels, sig
+
+
+def _labels(sig: np.ndarray, n_shingles: np.ndarray, cfg: NearDupConfig, groups, exact_jaccard) -> np.ndarray:
+    """Cluster labels from signatures: LSH candidates, verified, joined into components.
+    `exact_jaccard(left, right)` gives the true similarity of the pairs the estimate is unsure of."""
+    bands, rows = cfg.bands()
+    left, right = minhash.candidate_pairs(sig, bands, rows, groups, active=n_shingles > 0)
+    if cfg.verify != "none":
+        similar = _verified(sig, left, right, cfg, exact_jaccard)
+        left, right = left[similar], right[similar]
+    return minhash.connected_components(len(sig), left, right)
 
 
 def _signatures(texts: pa.Array, cfg: NearDupConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -129,17 +145,20 @@ def _signatures(texts: pa.Array, cfg: NearDupConfig) -> tuple[np.ndarray, np.nda
     return sig, n_shingles
 
 
-def _verified(sig, texts: pa.Array, left, right, cfg: NearDupConfig) -> np.ndarray:
-    """Which candidate pairs are similar: by estimate, or exactly where the estimate is unsure
-    (the shingles of just those texts are hashed again)."""
+def _rehashed_jaccard(texts: pa.Array, left: np.ndarray, right: np.ndarray, cfg: NearDupConfig) -> np.ndarray:
+    """Exact Jaccard of pairs, hashing the shingles of just those texts again."""
+    docs, position = np.unique(np.concatenate([left, right]), return_inverse=True)
+    hashes, offsets = text_stats.ngram_hashes(texts.take(pa.array(docs, pa.int64())), cfg.shingle_size)
+    return minhash.exact_jaccard(hashes, offsets, position[:left.size], position[left.size:])
+
+
+def _verified(sig, left, right, cfg: NearDupConfig, exact_jaccard) -> np.ndarray:
+    """Which candidate pairs are similar: by estimate, or exactly where the estimate is unsure."""
     estimate = minhash.estimated_jaccard(sig, left, right)
     similar = estimate >= cfg.threshold
     if cfg.verify == "exact":
         unsure = np.flatnonzero(np.abs(estimate - cfg.threshold) <= EXACT_MARGIN)
-        docs, position = np.unique(np.concatenate([left[unsure], right[unsure]]), return_inverse=True)
-        hashes, offsets = text_stats.ngram_hashes(texts.take(pa.array(docs, pa.int64())), cfg.shingle_size)
-        pairs = minhash.exact_jaccard(hashes, offsets, position[:unsure.size], position[unsure.size:])
-        similar[unsure] = pairs >= cfg.threshold
+        similar[unsure] = exact_jaccard(left[unsure], right[unsure]) >= cfg.threshold
     return similar
 
 
