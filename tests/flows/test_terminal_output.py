@@ -22,7 +22,7 @@ def test_run_on_the_bundled_model_prints_no_third_party_line(bundled_model_path,
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump({
         "lake": str(tmp_path / "lake"), "model": str(bundled_model_path), "backend": "vllm",
-        "backend_options": {"gpu_memory_utilization": 0.3, "max_model_len": 512},
+        "backend_options": {"gpu_memory_utilization": 0.1, "max_model_len": 512},
         "sources": [{"type": "reasoning_gym", "task": "gcd", "count": 4, "seed": 1,
                      "config": {"min_numbers": 2, "max_numbers": 2, "max_value": 20}}],
         "sampling": {"k": 2, "max_tokens": 32, "seed": 0}}))

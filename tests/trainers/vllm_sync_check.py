@@ -26,7 +26,7 @@ def main(tokenizer_dir: str) -> None:
                        intermediate_size=256)
     save_final(model_dir, model, tokenizer, {"run_id": "check"})  # the trainers' final checkpoint format
     engine = VLLMSampler(model_dir, tokenizer, max_new_tokens=6, temperature=1.0, top_p=1.0, seed=0,
-                         gpu_memory_utilization=0.3, dtype="float32", enforce_eager=None)
+                         gpu_memory_utilization=0.1, dtype="float32", enforce_eager=None)
     reference = TransformersSampler(tokenizer, max_new_tokens=6, temperature=1.0, top_p=1.0)
     prompts = [tokenizer.encode("Hello there"), tokenizer.encode("Count to three")]
     before = [c.ids for c in engine.generate(model, prompts, 1, greedy=True)]
