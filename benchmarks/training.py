@@ -267,8 +267,8 @@ def result_line(args, rows: list[dict], results: dict[str, dict], load_start) ->
     flops = add_mfu(results, rows, args.model, peak) if peak else {}
     lengths = sft_lengths(rows, args.model)
     grpo = {"generations": args.generations, "max_new_tokens": args.max_new_tokens} if "grpo" in args.trainers else {}
-    return {"benchmark": "training", "model": args.model, "device": args.device, "device_name": device_name(args.device),
-            "threads": args.threads or None, "steps": args.steps, "batch_size": args.batch_size,
+    return {"benchmark": "training", "model": args.model, "device": args.device,
+            "device_name": device_name(args.device), "threads": args.threads or None, "steps": args.steps, "batch_size": args.batch_size,
             "max_length": args.max_length, "examples": len(rows), "repeats": args.repeats,
             "weights": args.weights, "compile": args.compile, **grpo,
             "versions": versions(*PEER_DISTRIBUTIONS), "ours_set": args.ours_set, "trl_set": dict(args.trl_set),

@@ -76,8 +76,9 @@ def test_default_layouts_pair_each_sides_default_at_the_same_checkpointing():
     assert found == [("default layouts", "ws-off", "trl-off", "checkpointing off"),
                      ("fastest", "ws-off", "trl-off", "each side's fastest cell"),
                      ("least memory", "ws-on", "trl-off", "each side's least-memory cell")]
-    entries = run_all.from_training({"cells": cells, "steps": 2, "batch_size": 4, "device": "cpu",
-                                     "versions": {"trl": "1.16.0"}, "comparisons": training.comparisons(cells, ["grpo"])})
+    line = {"cells": cells, "steps": 2, "batch_size": 4, "device": "cpu", "versions": {"trl": "1.16.0"},
+            "comparisons": training.comparisons(cells, ["grpo"])}
+    entries = run_all.from_training(line)
     assert entries[0]["name"] == "training GRPO, default layouts (checkpointing off): tokens/s"
     assert entries[0]["peer"] == "TRL GRPOTrainer" and entries[0]["ratio"] == 2.0
 
