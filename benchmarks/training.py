@@ -172,9 +172,10 @@ def model_flops_per_token(rows: list[dict], trainer: str, model: str) -> float:
         flops = ModelFlops.of(AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path)))
     if trainer == "sft":
         lengths = sft_lengths(rows, model)
-    else:  # DPO: both sides, each with its prompt
+    else:  # DPO: both sides, each with its prompt (a file's prompt is the whole user turn, as TRL gets it)
         tokenizer = _tokenizer(model)
-        pairs = [encode_preference(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length=4096) for r in rows]
+        pairs = [encode_preference(tokenizer, [{"role": "user", "content": r["prompt"]}], r["chosen"], r["rejected"],
+                                   max_length=4096) for r in rows]
         lengths = [len(p["prompt_ids"]) + len(p[side]) for p in pairs for side in ("chosen_ids", "rejected_ids")]
     return flops.batch_flops(sum(lengths), sum(n * n for n in lengths)) / sum(lengths)
 

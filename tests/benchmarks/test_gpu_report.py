@@ -88,3 +88,23 @@ def test_every_trainer_section_runs_training_py_with_flags_it_takes(small, tmp_p
     assert jobs["bench_1p7b_sft_ckpt_off_bf16_compile"] == ["warmstart-sft"]
     assert set(jobs["bench_135m_all"]) >= {"warmstart-grpo", "trl-grpo", "warmstart-dpo", "trl-dpo"}
     assert training.parse_args(check.sections["bench_1p7b_dpo_grpo"][2:]).trainers == ["dpo", "grpo"]
+
+
+def test_mfu_is_each_trainers_model_flops_per_token_times_the_cells_rate_over_the_peak(tmp_path, bundled_model_path):
+    from transformers import AutoTokenizer
+
+    from tests.trainers.tiny_models import save_model, tiny_llama
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_path)
+    model = str(save_model(tiny_llama(tokenizer), tokenizer, tmp_path / "tiny"))
+    rows = training_jobs.warmup_rows(4, seed=0)
+    cells = {"ws-sft": cell("warmstart", "sft", "", "off", 1000.0, 1), "trl-dpo": cell("trl", "dpo", "", "on", 500.0, 1),
+             "ws-grpo": cell("warmstart", "grpo", "", "off", 800.0, 1),
+             "trl-sft": {**training_jobs.describe("trl", "sft", "", "on"), "error": "failed"}}
+    flops = training.add_mfu(cells, rows, model, peak=1e11)
+    per_token = {trainer: training.model_flops_per_token(rows, trainer, model) for trainer in ("sft", "dpo")}
+    assert flops == {trainer: round(value) for trainer, value in per_token.items()}
+    assert per_token["dpo"] != per_token["sft"] > 0  # DPO's sequences (prompt + each answer) are other lengths
+    assert cells["ws-sft"]["mfu"] == round(per_token["sft"] * 1000.0 / 1e11, 4) > 0
+    assert cells["trl-dpo"]["mfu"] == round(per_token["dpo"] * 500.0 / 1e11, 4) > 0
+    assert "mfu" not in cells["ws-grpo"] and "mfu" not in cells["trl-sft"]  # sampling is no model FLOPs; no rate
