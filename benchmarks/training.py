@@ -1,5 +1,6 @@
-"""warmstart trainers vs TRL's SFTTrainer, DPOTrainer and GRPOTrainer, every setting that matters
-both ways: tokens/s, peak memory and (CUDA) MFU of each cell, side by side. Prints one JSON line.
+"""warmstart trainers vs TRL's SFTTrainer, DPOTrainer and GRPOTrainer in every setting that matters.
+
+Both ways: tokens/s, peak memory and (CUDA) MFU of each cell, side by side. Prints one JSON line.
 
 The matrix: gradient checkpointing on/off x each framework's layouts (training_jobs.VARIANTS):
 warmstart packed (padding-free micro-batches, its default) and padded; TRL padded (its default),
