@@ -50,7 +50,7 @@ from training_trl import run_trl  # noqa: E402
 PASSED = ("steps", "batch_size", "max_length", "device", "model", "threads", "weights", "generations",
           "max_new_tokens")
 PEER_DISTRIBUTIONS = ("trl", "transformers", "torch", "accelerate", "datasets")
-OPTIONAL_MEDIANS = ("train_mem_mb", "time/rollout", "time/update")  # CPU jobs; warmstart's GRPO
+OPTIONAL_MEDIANS = ("train_mem_mb", "time/rollout", "time/update")  # CPU jobs; warmstart's phases
 
 
 def job(name: str, checkpointing: str, args) -> dict:
