@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS, README = HERE / "results.json", HERE.parent / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 # within a benchmark, rows at equal settings come first, each side's defaults last
-KIND_ORDER = ["equal settings", "core", "whole step", "fastest", "least memory", "", "defaults"]
+KIND_ORDER = ["equal settings", "default layouts", "core", "whole step", "fastest", "least memory", "", "defaults"]
 
 
 def render(results: dict) -> str:

@@ -127,27 +127,39 @@ def cli_train(check: Check, models: dict, data: dict) -> None:
               limit=30, need=5)
 
 
+# the jobs (training_jobs.VARIANTS) of each trainer benchmark: each side's default layout, at the
+# checkpointing and weights the section sets (the full matrix does not fit the check's budget)
+SFT_JOBS = ["warmstart-sft", "trl-sft"]
+DPO_GRPO_JOBS = ["warmstart-dpo", "trl-dpo", "warmstart-grpo", "trl-grpo"]
+
+
+def bench(check: Check, name: str, model: str, jobs: list[str], sizes: list[str], *extra: str, limit: float,
+          need: float) -> None:
+    """One run of benchmarks/training.py on the device: tokens/s, peak memory and MFU of each job."""
+    check.run(name, [PY, "benchmarks/training.py", "--device", check.device, "--model", model, "--variants",
+                     ",".join(jobs), *sizes, *extra], limit=limit, need=need)
+
+
 def bench_1p7b(check: Check, models: dict, settings: list[tuple[str, str]], extra: list[str] = ()) -> None:
     """SFT vs TRL at the 1.7B shape (batch 128, ~124 tokens, 7 timed steps): tokens/s, memory, MFU."""
     sizes = ["--steps", "3", "--batch-size", "8"] if check.small else ["--steps", "8", "--batch-size", "128"]
     for ckpt, weights in settings:
-        check.run(f"bench_1p7b_sft_ckpt_{ckpt}_{weights}" + ("_compile" if extra else ""), [
-            PY, "benchmarks/training_gpu.py", "--device", check.device, "--no-padded", "--model", models["m1700"]["path"],
-            "--trainers", "sft", "--gradient-checkpointing", ckpt, "--weights", weights, *sizes, *extra],
-            limit=150, need=60)
+        bench(check, f"bench_1p7b_sft_ckpt_{ckpt}_{weights}" + ("_compile" if extra else ""), models["m1700"]["path"],
+              SFT_JOBS, sizes, "--gradient-checkpointing", ckpt, "--weights", weights, *extra, limit=150, need=60)
 
 
 def bench_135m(check: Check, models: dict) -> None:
-    """SFT, DPO and GRPO vs TRL at 135M, checkpointing off on both sides."""
+    """SFT (and warmstart's padded SFT), DPO and GRPO vs TRL at 135M, checkpointing off on both sides."""
     sizes = ["--steps", "3", "--batch-size", "8"] if check.small else ["--steps", "5", "--batch-size", "32"]
-    check.run("bench_135m_all", [PY, "benchmarks/training_gpu.py", "--device", check.device, "--model",
-                                 models["m135"]["path"], "--trainers", "sft,dpo,grpo", *sizes], limit=200, need=60)
+    bench(check, "bench_135m_all", models["m135"]["path"], [*SFT_JOBS, "warmstart-sft-padded", *DPO_GRPO_JOBS],
+          sizes, "--gradient-checkpointing", "off", limit=200, need=60)
 
 
 def bench_1p7b_dpo_grpo(check: Check, models: dict) -> None:
-    check.run("bench_1p7b_dpo_grpo", [PY, "benchmarks/training_gpu.py", "--device", check.device, "--no-padded",
-                                      "--model", models["m1700"]["path"], "--trainers", "dpo,grpo", "--steps", "4",
-                                      "--batch-size", "8" if check.small else "32"], limit=180, need=90)
+    """DPO and GRPO vs TRL at the 1.7B shape, checkpointing off."""
+    sizes = ["--steps", "4", "--batch-size", "8" if check.small else "32"]
+    bench(check, "bench_1p7b_dpo_grpo", models["m1700"]["path"], DPO_GRPO_JOBS, sizes, "--gradient-checkpointing",
+          "off", limit=180, need=90)
 
 
 def auto_fit(check: Check, models: dict, data: dict) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from training_gpu_jobs import COLUMNS, warmup_rows, write_data  # noqa: E402
+from training_jobs import COLUMNS, warmup_rows, write_data  # noqa: E402
 
 SPLITS = {"sft": ("sft", "sft_examples", "example_id"), "dpo": ("preference", "preference_pairs", "pair_id"),
           "grpo": ("rl", "rl_prompts", "prompt_id")}

@@ -35,33 +35,46 @@ def section_table(sections: dict) -> list[str]:
     return lines
 
 
-def bench_rows(sections: dict) -> list[str]:
-    """One row per (benchmark section, trainer): both frameworks' tokens/s, peak memory, MFU."""
-    lines = ["| run | trainer | checkpointing | weights | warmstart tok/s | TRL tok/s | speed-up | warmstart peak MB "
-             "| TRL peak MB | warmstart MFU | TRL MFU |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, s in sections.items():
-        r = s.get("result") or {}
-        if not name.startswith("bench_") or s["status"] != "ok":
-            continue
-        for trainer in ("sft", "dpo", "grpo"):
-            ours = r.get("jobs", {}).get(f"warmstart-{trainer}")
-            if not ours or "error" in ours:
-                continue
-            g = lambda key: r.get(f"{trainer}_{key}", "")  # noqa: E731
-            lines.append(f"| {name} | {trainer} | {r['gradient_checkpointing']} | {r['weights']}"
-                         f"{' + compile' if r.get('compile') else ''} | {round(ours['tokens_per_s']):,} | "
-                         f"{g('trl_tokens_per_s')} | {g('speedup')} | {round(ours['peak_mem_mb']):,} | "
-                         f"{g('trl_peak_mem_mb')} | {g('warmstart_mfu')} | {g('trl_mfu')} |")
+def bench_results(sections: dict) -> list[tuple[str, dict]]:
+    """(section, JSON line of benchmarks/training.py) of every trainer benchmark that ran."""
+    return [(name, s["result"]) for name, s in sections.items()
+            if name.startswith("bench_") and s["status"] == "ok" and s.get("result")]
+
+
+def cell_rows(sections: dict) -> list[str]:
+    """One row per (benchmark section, job): tokens/s, peak memory and MFU."""
+    lines = ["| run | trainer | job | layout | checkpointing | weights | tok/s | peak MB | MFU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in bench_results(sections):
+        for key, c in r["cells"].items():
+            compiled = " + compile" if r["compile"] and c["framework"] == "warmstart" else ""
+            figures = [f"failed: {c['error'][:80]}", "", ""] if "error" in c else [
+                f"{round(c['tokens_per_s']):,}", f"{round(c['peak_mem_mb']):,}", str(c.get("mfu", "—"))]
+            lines.append(f"| {name} | {c['trainer']} | {key.split(' (')[0]} | {c['layout']} | "
+                         f"{c['gradient_checkpointing']} | {r['weights']}{compiled} | " + " | ".join(figures) + " |")
+    return lines
+
+
+def comparison_rows(sections: dict) -> list[str]:
+    """One row per (benchmark section, comparison of warmstart's and TRL's cells)."""
+    lines = ["| run | trainer | comparison | warmstart tok/s | TRL tok/s | speed-up | warmstart peak MB | TRL peak MB "
+             "| memory ratio |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in bench_results(sections):
+        for c in r["comparisons"]:
+            lines.append(f"| {name} | {c['trainer']} | {c['kind']} ({c['label']}) | {round(c['ours_tokens_per_s']):,} "
+                         f"| {round(c['trl_tokens_per_s']):,} | {c['speedup']} | {round(c['ours_peak_mem_mb']):,} | "
+                         f"{round(c['trl_peak_mem_mb']):,} | {c['memory_ratio']} |")
     return lines
 
 
 def grpo_phases(sections: dict) -> list[str]:
+    """warmstart's GRPO cells: time sampling vs updating, and the memory plan."""
     lines = []
-    for name, s in sections.items():
-        job = ((s.get("result") or {}).get("jobs") or {}).get("warmstart-grpo")
-        if job and "time/rollout" in job:
-            lines.append(f"- {name}: GRPO rollout {job['time/rollout']} s, update {job['time/update']} s "
-                         f"over the timed steps; memory plan: {job.get('memory_plan', '')}")
+    for name, r in bench_results(sections):
+        for key, c in r["cells"].items():
+            if c["framework"] == "warmstart" and "time/rollout" in c:
+                lines.append(f"- {name}, {key}: GRPO rollout {c['time/rollout']} s, update {c['time/update']} s "
+                             f"over the timed steps; memory plan: {c['memory_plan']}")
     return lines
 
 
@@ -90,8 +103,9 @@ def render(results: dict | None) -> str:
              f"transformers {m.get('transformers')}, TRL {m.get('trl')}, vLLM {m.get('vllm')}; "
              f"started {results['started']}, {results['elapsed_s']} s of a {results['budget_s']:.0f} s budget"
              + (" (CPU rehearsal at tiny sizes: not GPU figures)" if results.get("small_rehearsal") else "") + ".",
-             "", "## Sections", "", *section_table(sections), "", "## Trainers vs TRL at equal settings", "",
-             *bench_rows(sections), "", *grpo_phases(sections), "", "## warmstart train on the device", "",
+             "", "## Sections", "", *section_table(sections), "",
+             "## Trainers vs TRL (benchmarks/training.py: each job, then the comparisons)", "", *cell_rows(sections),
+             "", *comparison_rows(sections), "", *grpo_phases(sections), "", "## warmstart train on the device", "",
              *outputs(sections, "cli_train"), "", "## Memory plan (a batch that does not fit as asked)", "",
              *outputs(sections, "auto_fit"), "", "## Sharded training (FSDP2 under torchrun)", "",
              *outputs(sections, "fsdp"), "", "## Generation", "", *outputs(sections, "generation"), ""]

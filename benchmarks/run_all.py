@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_table  # noqa: E402
 from peers import versions  # noqa: E402
+from training_trl import TRAINER_CLASSES  # noqa: E402
 
 # modest sizes (minutes each on a 2-core CPU); --full runs each benchmark's own defaults
 MODEST = {
@@ -47,7 +48,7 @@ TIMEOUT_S = {"training": 4 * 3600, "generation": 3600, "scaling": 4 * 3600}  # t
 def entry(name: str, ours, reference, unit: str, better: str, note: str = "", *, peer: str = "",
           peer_version: str | None = None, settings: dict | None = None, kind: str = "", goal: str = "") -> dict:
     """One comparison; ratio is ours / reference whatever the unit (`better` says which way is good).
-    `kind` is "equal settings", "defaults", "fastest", "least memory", "whole step", "core" or ""."""
+    `kind` is "equal settings", "default layouts", "defaults", "fastest", "least memory", "whole step", "core" or ""."""
     ratio = round(ours / reference, 3) if ours is not None and reference else None
     return {"name": name, "ours": ours, "reference": reference, "unit": unit, "ratio": ratio, "better": better,
             "note": note, "kind": kind, "goal": goal, "peer": peer, "peer_version": peer_version,
@@ -73,8 +74,9 @@ GOALS = {("sft", "defaults"): "≥ 1.3×", ("dpo", "defaults"): "≥ 1.0×"}  # 
 def from_training(r: dict) -> list[dict]:
     out, cells = [], r["cells"]
     for c in r["comparisons"]:
-        trainer, rival = c["trainer"].upper(), "SFTTrainer" if c["trainer"] == "sft" else "DPOTrainer"
-        head = f"training {trainer}, {c['kind']}" + (f" ({c['label']})" if c["kind"] == "equal settings" else "")
+        trainer, rival = c["trainer"].upper(), TRAINER_CLASSES[c["trainer"]]
+        labelled = c["kind"] in ("equal settings", "default layouts")  # the others' labels only restate the kind
+        head = f"training {trainer}, {c['kind']}" + (f" ({c['label']})" if labelled else "")
         note = f"{c['ours']} vs {c['reference']}; {r['steps']} steps, batch {r['batch_size']}, {r['device']}"
         goal = GOALS.get((c["trainer"], c["kind"]), "")
         common = dict(peer=f"TRL {rival}", peer_version=r["versions"]["trl"], kind=c["kind"],

@@ -1,10 +1,11 @@
 """The jobs of benchmarks/training.py: one (framework, trainer, variant) run each, in its own process.
 
 Every job gets the same model, data, batch, steps, learning rate, schedule, max_length, device,
-bf16 autocast and attention implementation; `VARIANTS` declares what differs (the batch layout,
-where the reference log-probs come from) and the job's `--gradient-checkpointing on|off` says the
-rest. The first step is not timed; an up-front reference pass (warmstart's DPO always, TRL's with
-precompute_ref_log_probs) is charged pro rata for the timed steps.
+bf16 autocast (CUDA), weight dtype (`--weights`), attention implementation and, for GRPO, group
+size and completion length; `VARIANTS` declares what differs (the batch layout, where the
+reference log-probs come from) and the job's `--gradient-checkpointing on|off` says the rest. The
+first step is not timed; an up-front pass (warmstart's recipe setup: DPO's reference pass; TRL's
+precompute_ref_log_probs) is charged pro rata for the timed steps. The TRL side: training_trl.py.
 """
 
 import json
@@ -19,11 +20,12 @@ FILLER = ["First, read the numbers carefully.", "Then line up the digits.", "Car
           "Check the result by subtracting.", "Both checks agree.", "No step was skipped.",
           "Write the sum neatly.", "Double-check the last digit."]
 
+
 @dataclass(frozen=True)
 class Variant:
     """What one job sets on top of the shared settings, and what that means for the comparison."""
 
-    options: dict  # warmstart: trainer config values; TRL: SFTConfig / DPOConfig keywords
+    options: dict  # warmstart: trainer config values; TRL: SFTConfig / DPOConfig / GRPOConfig keywords
     layout: str  # padding-free | padded | packed-blocks (TRL's packing: rows cut to max_length blocks)
     reference: str | None = None  # DPO: where the reference log-probs come from (precomputed | each step)
 
@@ -32,17 +34,21 @@ class Variant:
 # ("Reducing memory usage", SFTConfig / DPOConfig): packing="bfd" implies padding-free; SFT's
 # padding_free without packing needs max_length=None; DPO's padding_free is disabled in 1.16 (it
 # warns and pads), so it is no variant; precompute_ref_log_probs drops the reference model.
+# GRPO (beta 0: no reference): warmstart packs its update batches, TRL pads them.
 VARIANTS = {
     ("warmstart", "sft"): {"": Variant({"packing": True}, "padding-free"), "padded": Variant({"packing": False}, "padded")},
     ("warmstart", "dpo"): {"": Variant({"packing": True}, "padding-free", "precomputed"),
                            "padded": Variant({"packing": False}, "padded", "precomputed")},
+    ("warmstart", "grpo"): {"": Variant({}, "padding-free")},
     ("trl", "sft"): {"": Variant({}, "padded"),
                      "padding_free": Variant({"padding_free": True, "max_length": None}, "padding-free"),
                      "packing": Variant({"packing": True}, "packed-blocks")},
     ("trl", "dpo"): {"": Variant({}, "padded", "each step"),
                      "precompute": Variant({"precompute_ref_log_probs": True}, "padded", "precomputed")},
+    ("trl", "grpo"): {"": Variant({}, "padded")},
 }
-DEFAULT_CHECKPOINTING = {"warmstart": "off", "trl": "on"}  # TRL's SFTConfig / DPOConfig turn it on
+DEFAULT_CHECKPOINTING = {"warmstart": "off", "trl": "on"}  # TRL's SFT/DPO/GRPOConfig turn it on
+TRAINERS = tuple(dict.fromkeys(trainer for _, trainer in VARIANTS))
 
 
 def job_name(framework: str, trainer: str, variant: str) -> str:
@@ -50,8 +56,11 @@ def job_name(framework: str, trainer: str, variant: str) -> str:
 
 
 def parse_job(name: str) -> tuple[str, str, str]:
-    framework, trainer, *variant = name.split("-", 2)
-    return framework, trainer, variant[0] if variant else ""
+    """(framework, trainer, variant) of a job name such as trl-sft-packing; ValueError when unknown."""
+    framework, trainer, variant = (name.split("-", 2) + ["", ""])[:3]
+    if variant not in VARIANTS.get((framework, trainer), {}):
+        raise ValueError(f"unknown job {name!r}; jobs are framework-trainer[-variant] as in training_jobs.VARIANTS")
+    return framework, trainer, variant
 
 
 def describe(framework: str, trainer: str, variant: str, checkpointing: str) -> dict:
@@ -65,7 +74,8 @@ def describe(framework: str, trainer: str, variant: str, checkpointing: str) -> 
 
 def warmup_rows(n: int, seed: int) -> list[dict]:
     """Short arithmetic conversations whose reasoning runs from nothing to twenty sentences
-    (about 65 to 250 tokens with the chat template), as warm-up SFT data does."""
+    (about 65 to 250 tokens with the chat template), as warm-up SFT data does; each row also
+    serves as a preference pair and an RL prompt with its answer."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -75,33 +85,50 @@ def warmup_rows(n: int, seed: int) -> list[dict]:
         rows.append({"messages": [{"role": "user", "content": f"What is {a} + {b}?"},
                                   {"role": "assistant", "content": f"{steps} {a} + {b} = {a + b}. Answer: {a + b}"}],
                      "prompt": f"What is {a} + {b}?", "chosen": f"{steps} Answer: {a + b}",
-                     "rejected": f"{a} + {b} is about {wrong}. Answer: {wrong}"})
+                     "rejected": f"{a} + {b} is about {wrong}. Answer: {wrong}", "answer": str(a + b),
+                     "verifier": "exact", "metadata": "{}"})
     return rows
 
 
-COLUMNS = {"sft": ["messages"], "dpo": ["prompt", "chosen", "rejected"]}
+COLUMNS = {"sft": ["messages"], "dpo": ["prompt", "chosen", "rejected"],
+           "grpo": ["prompt", "answer", "verifier", "metadata"]}
 
 
 def write_data(rows: list[dict], work: Path) -> None:
+    """sft.jsonl, dpo.jsonl and grpo.jsonl of the rows in `work` (warmstart's exported layouts)."""
     for trainer, columns in COLUMNS.items():
         (work / f"{trainer}.jsonl").write_text("\n".join(json.dumps({c: r[c] for c in columns}) for r in rows))
 
 
-def memory_report(device: str) -> dict:
-    """Peak memory of this job's process: CUDA allocations, or peak RSS on CPU (noisy by ~100 MB)."""
+def read_rows(data: Path, trainer: str) -> list[dict]:
+    return [json.loads(line) for line in (data / f"{trainer}.jsonl").read_text().splitlines()]
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def memory_report(device: str, baseline_mb: float) -> dict:
+    """Peak memory of this job's process: CUDA allocations, or peak RSS on CPU (noisy by ~100 MB) and
+    what training added to it over `baseline_mb` (the RSS with the model loaded)."""
     import torch
 
     if device == "cuda":
         return {"peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20}
-    return {"peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"peak_mem_mb": peak, "train_mem_mb": peak - baseline_mb}
 
 
-def timed_rate(marks: list[tuple[float, float]], upfront_s: float) -> dict:
-    """Tokens/s over the steps after the first, charging the up-front pass pro rata (one epoch = all steps)."""
-    seconds = marks[-1][0] - marks[0][0] + upfront_s * (len(marks) - 1) / len(marks)
-    tokens = marks[-1][1] - marks[0][1]
+def timed_rate(times: list[float], tokens: float, upfront_s: float) -> dict:
+    """Tokens/s over the steps after the first (`times`: the end of each step; `tokens`: those the
+    steps after the first trained), charging the up-front pass pro rata (one epoch = all steps)."""
+    seconds = times[-1] - times[0] + upfront_s * (len(times) - 1) / len(times)
     return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "upfront_s": upfront_s,
-            "tokens_per_step": tokens / (len(marks) - 1)}
+            "tokens_per_step": tokens / (len(times) - 1)}
 
 
 def shared_options(args) -> dict:
@@ -110,101 +137,52 @@ def shared_options(args) -> dict:
             "max_length": args.max_length, "seed": 0, "bf16": args.device == "cuda"}
 
 
-def run_warmstart(trainer: str, args, data: Path, variant: str = "") -> dict:
-    from trainers.config import load_config
-    from trainers.fit import fit
-    from trainers.run import load_model, prepare_run, seed_everything
+def warmstart_options(trainer: str, args) -> dict:
+    """warmstart's trainer-specific settings, matched to what TRL is given (training_trl.trl_config)."""
+    if trainer == "sft":
+        return {"assistant_only_loss": False}  # TRL cannot mask assistant turns with this chat template
+    if trainer == "dpo":
+        return {"beta": 0.1}
+    return {"num_generations": args.generations, "max_new_tokens": args.max_new_tokens, "beta": 0.0,
+            "filter_zero_variance": False, "rollout_backend": "transformers",
+            "batch_size": args.batch_size // args.generations}  # prompts per step: batch_size completions
 
-    own = {"assistant_only_loss": False} if trainer == "sft" else {"beta": 0.1}
-    cfg = load_config(trainer, None, {
+
+PHASES = ("time/rollout", "time/update")  # GRPO's metrics: sampling and scoring, then the update
+
+
+def warmstart_config(trainer: str, args, data: Path, variant: str = ""):
+    """The trainer config of a warmstart job: shared settings, its own, the variant's, then --ours-set."""
+    from trainers.config import load_config
+
+    return load_config(trainer, None, {
         "data": str(data / f"{trainer}.jsonl"), "model": args.model, "out": tempfile.mkdtemp(), "device": args.device,
-        "progress": False, **shared_options(args), **own, **VARIANTS[("warmstart", trainer)][variant].options,
+        "progress": False, "weights": args.weights, "compile": args.compile, **shared_options(args),
+        **warmstart_options(trainer, args), **VARIANTS[("warmstart", trainer)][variant].options,
         "gradient_checkpointing": args.gradient_checkpointing == "on"}, args.ours_set)
+
+
+def run_warmstart(trainer: str, args, data: Path, variant: str = "") -> dict:
+    """One warmstart job placed as `warmstart train` places it (weights, compile, memory plan)."""
+    from trainers.fit import fit
+    from trainers.placement import fit_to_memory, place_model
+    from trainers.run import prepare_run, seed_everything
+
+    cfg = warmstart_config(trainer, args, data, variant)
     prepared = prepare_run(trainer, cfg, run_id="bench")
     seed_everything(0)
-    model = load_model(prepared.model_path, cfg, prepared.device, prepared.bf16)
+    placed = place_model(prepared.model_path, cfg, prepared.device, prepared.bf16, prepared.recipe)
+    baseline = rss_mb()
     tic = time.perf_counter()
-    prepared.recipe.setup(model, prepared.device, prepared.bf16, model_path=prepared.model_path)
+    prepared.recipe.setup(placed.model, placed.device, prepared.bf16, model_path=prepared.model_path)
     setup_s = time.perf_counter() - tic
-    marks, total = [], [0.0]
-
-    def mark(step, metrics):
-        total[0] += metrics.get("tokens", 0.0)
-        marks.append((time.perf_counter(), total[0]))
-
-    fit(model, prepared.tokenizer, prepared.recipe, cfg, device=prepared.device, bf16=prepared.bf16,
-        out_dir=prepared.out_dir, meta={}, on_metrics=mark)
-    return {**timed_rate(marks, setup_s), **memory_report(prepared.device.type)}
-
-
-def trl_config(trainer: str, args, variant: str):
-    """SFTConfig / DPOConfig with the shared settings, the variant's options and any --trl-set items."""
-    import torch
-    import trl
-
-    from trainers.run import uses_flash_attention
-
-    shared = shared_options(args)
-    attention = "flash_attention_2" if uses_flash_attention(torch.device(args.device), shared["bf16"]) else "sdpa"
-    options = {"output_dir": tempfile.mkdtemp(), "report_to": [], "save_strategy": "no",
-               "max_steps": shared["max_steps"], "per_device_train_batch_size": shared["batch_size"],
-               "learning_rate": shared["learning_rate"], "lr_scheduler_type": shared["lr_schedule"],
-               "max_length": shared["max_length"], "seed": shared["seed"], "bf16": shared["bf16"],
-               "use_cpu": args.device == "cpu", "logging_steps": 1, "disable_tqdm": True, "dataloader_num_workers": 0,
-               "model_init_kwargs": {"dtype": torch.float32, "attn_implementation": attention},
-               "gradient_checkpointing": args.gradient_checkpointing == "on",
-               **VARIANTS[("trl", trainer)][variant].options, **dict(args.trl_set)}
-    return trl.SFTConfig(**options) if trainer == "sft" else trl.DPOConfig(beta=0.1, **options)
-
-
-def trl_dataset(trainer: str, rows: list[dict]):
-    from datasets import Dataset
-
-    if trainer == "sft":
-        return Dataset.from_list([{"messages": r["messages"]} for r in rows])
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
-                               "chosen": [{"role": "assistant", "content": r["chosen"]}],
-                               "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows])
-
-
-def run_trl(trainer: str, args, data: Path, variant: str = "") -> dict:
-    import datasets
-    import trl
-    from transformers import AutoTokenizer, TrainerCallback
-
-    from curation.models import resolve_model
-
-    datasets.disable_caching()  # a precomputed reference pass must not come from an earlier job's cache
-    rows = [json.loads(line) for line in (data / f"{trainer}.jsonl").read_text().splitlines()]
-    model_path = str(resolve_model(args.model))
-    kind = trl.SFTTrainer if trainer == "sft" else trl.DPOTrainer
-    upfront = _time_reference_pass(kind)
-    trainer_obj = kind(model=model_path, args=trl_config(trainer, args, variant), train_dataset=trl_dataset(trainer, rows),
-                       processing_class=AutoTokenizer.from_pretrained(model_path))
+    placed.memory = fit_to_memory(placed, cfg, prepared.bf16, prepared.recipe)
     marks = []
+    fit(placed.model, prepared.tokenizer, prepared.recipe, cfg, device=placed.device, bf16=prepared.bf16,
+        out_dir=prepared.out_dir, meta={}, memory=placed.memory,
+        on_metrics=lambda step, metrics: marks.append((time.perf_counter(), metrics)))
+    timed = [metrics for _, metrics in marks[1:]]
+    phases = {key: round(sum(m[key] for m in timed), 3) for key in PHASES if key in timed[0]}
+    return {**timed_rate([t for t, _ in marks], sum(m["tokens"] for m in timed), setup_s), **phases,
+            "memory_plan": placed.memory.summary(), **memory_report(placed.device.type, baseline)}
 
-    class Marks(TrainerCallback):
-        def on_step_end(self, *_, **__):
-            marks.append((time.perf_counter(), trainer_obj._total_train_tokens))
-
-    trainer_obj.add_callback(Marks())
-    trainer_obj.train()
-    return {**timed_rate(marks, upfront[0]), **memory_report(args.device)}
-
-
-def _time_reference_pass(kind) -> list[float]:
-    """Seconds TRL spends in `_precompute_ref_logps` (in the DPOTrainer constructor), to charge like ours."""
-    spent = [0.0]
-    original = getattr(kind, "_precompute_ref_logps", None)
-    if original is None:
-        return spent
-
-    def timed(self, *args, **kwargs):
-        tic = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - tic
-
-    kind._precompute_ref_logps = timed
-    return spent

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from training_gpu_jobs import warmup_rows, write_data  # noqa: E402
+from training_jobs import warmup_rows, write_data  # noqa: E402
 
 MB = 2**20
 CONFIGS = {"fp32": ("fp32", False), "fp32+bf16-autocast": ("fp32", True), "bf16-weights": ("bf16", False)}

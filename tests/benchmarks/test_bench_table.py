@@ -68,10 +68,26 @@ def test_comparisons_pair_cells_at_equal_settings_and_name_each_sides_best():
                                                                                                            abs=1e-3)
 
 
+def test_default_layouts_pair_each_sides_default_at_the_same_checkpointing():
+    cells = {"ws-off": cell("warmstart", "grpo", "", "off", 40.0, 2000),
+             "ws-on": cell("warmstart", "grpo", "", "on", 30.0, 1500),
+             "trl-off": cell("trl", "grpo", "", "off", 20.0, 2600)}
+    found = [(c["kind"], c["ours"], c["reference"], c["label"]) for c in training.comparisons(cells, ["grpo"])]
+    assert found == [("default layouts", "ws-off", "trl-off", "checkpointing off"),
+                     ("fastest", "ws-off", "trl-off", "each side's fastest cell"),
+                     ("least memory", "ws-on", "trl-off", "each side's least-memory cell")]
+    line = {"cells": cells, "steps": 2, "batch_size": 4, "device": "cpu", "versions": {"trl": "1.16.0"},
+            "comparisons": training.comparisons(cells, ["grpo"])}
+    entries = run_all.from_training(line)
+    assert entries[0]["name"] == "training GRPO, default layouts (checkpointing off): tokens/s"
+    assert entries[0]["peer"] == "TRL GRPOTrainer" and entries[0]["ratio"] == 2.0
+
+
 def test_every_variant_sets_something_and_trl_knows_each_option():
     trl = pytest.importorskip("trl")
     fields = {"sft": {f.name for f in dataclasses.fields(trl.SFTConfig)},
-              "dpo": {f.name for f in dataclasses.fields(trl.DPOConfig)}}
+              "dpo": {f.name for f in dataclasses.fields(trl.DPOConfig)},
+              "grpo": {f.name for f in dataclasses.fields(trl.GRPOConfig)}}
     for (framework, trainer), variants in training_jobs.VARIANTS.items():
         seen = [variant.options for variant in variants.values()]
         assert len({json.dumps(options, sort_keys=True) for options in seen}) == len(seen), (framework, trainer)
@@ -94,3 +110,37 @@ def test_entries_follow_the_declared_benchmark_order_whatever_ran_last():
     raw = dict(reversed(list(RESULTS["raw"].items())))
     order = list(dict.fromkeys(e["benchmark"] for e in run_all.collect(raw, RESULTS["runs"])))
     assert order == [name for name in run_all.EXTRACT if name in raw]
+
+
+def test_variants_choose_the_trainers_and_unknown_jobs_are_refused(capsys):
+    args = training.parse_args(["--device", "cpu", "--variants", "warmstart-grpo,trl-sft", "--gradient-checkpointing",
+                                "off", "--batch-size", "8"])
+    assert args.trainers == ["grpo", "sft"] and training.cells(args) == [("warmstart-grpo", "off"), ("trl-sft", "off")]
+    for bad in (["--variants", "trl-sft-nonsense"], ["--trainers", "ppo"],
+                ["--trainers", "grpo", "--batch-size", "6", "--generations", "4"]):
+        with pytest.raises(SystemExit):
+            training.parse_args(["--device", "cpu", *bad])
+    assert "trl-sft-nonsense" in capsys.readouterr().err
+
+
+def test_weights_compile_and_checkpointing_reach_both_sides_configs(tmp_path):
+    pytest.importorskip("trl")
+    import torch
+
+    from benchmarks import training_trl
+
+    def configs(*flags):
+        args = training.parse_args(["--device", "cpu", "--batch-size", "4", "--generations", "2", *flags])
+        args.gradient_checkpointing = "on" if "--gradient-checkpointing" in flags else "off"
+        return ([training_jobs.warmstart_config(t, args, tmp_path) for t in ("sft", "grpo")],
+                [training_trl.trl_config(t, args, "") for t in ("sft", "grpo")])
+
+    (ws_sft, ws_grpo), (trl_sft, trl_grpo) = configs()
+    assert (ws_sft.weights, ws_sft.compile, ws_sft.gradient_checkpointing) == ("fp32", False, False)
+    assert trl_sft.model_init_kwargs["dtype"] == torch.float32 and not trl_sft.gradient_checkpointing
+    assert (ws_grpo.batch_size, ws_grpo.num_generations, trl_grpo.per_device_train_batch_size,
+            trl_grpo.num_generations) == (2, 2, 4, 2)
+    (ws_sft, _), (trl_sft, trl_grpo) = configs("--weights", "bf16", "--compile", "--gradient-checkpointing", "on")
+    assert (ws_sft.weights, ws_sft.compile, ws_sft.gradient_checkpointing) == ("bf16", True, True)
+    assert trl_sft.model_init_kwargs["dtype"] == torch.bfloat16 and trl_sft.gradient_checkpointing
+    assert trl_grpo.model_init_kwargs["dtype"] == torch.bfloat16
