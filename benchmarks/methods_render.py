@@ -15,9 +15,13 @@ def render(report: dict) -> str:
              f"Mode {made['mode']}: {made['config']}, backend `{made['backend']}`, model `{made['model']}`, "
              f"{made['machine']}.", "",
              "Each method is two curate runs that differ only in its switch (`--set` overrides of the config; "
-             "the demo's own setting is one side), each on a fresh lake. Split rows read off → on, with the rows "
-             "that came in (+) and went out (−) by row id. Cost is the run's wall time and the tokens the "
-             "engine generated (probes, rollouts and judge calls included).", ""]
+             "the demo's own setting is one side), each on a fresh lake with a fresh engine loaded with the same "
+             "seed, so runs that ask for the same samples get the same ones. Split rows read off → on, with the "
+             "rows that came in (+) and went out (−) by row id. A method that changes which samples are asked for "
+             "(the prompt filters, adaptive sampling, temperature, synthesis) also changes the draws after them on "
+             "an engine without per-request seeds (vLLM's CPU build): there rows in and out carry sampling noise "
+             "too. Cost is the run's wall time and the tokens the engine generated (probes, rollouts and judge "
+             "calls included).", ""]
     if made["mode"] == "quick":
         lines += [QUICK_WARNING, ""]
     lines += ["| method | paper | split rows off → on (+in −out) | seconds off → on | tokens off → on |",

@@ -2,7 +2,7 @@
 
 For each method in METHODS, a curate run of configs/demo.yaml with the method on and one with it
 off (the demo's own setting is one of the two; identical configs run once), each on a fresh lake,
-all with one engine loaded once. Per method: rows of each split with the method off and on and
+each with a fresh engine loaded with the same seed. Per method: rows of each split with the method off and on and
 how many rows came in and went out (by row id), the splits' mix (task, difficulty bucket, origin,
 pair kind, curriculum stage), drops per step, other tables' rows, and the cost: seconds of the
 run and tokens generated (counted at the engine, so probes, rollouts and judge calls count).
@@ -126,16 +126,30 @@ def config_for(base: dict, overrides: tuple[str, ...], lake: Path):
 
 
 class Runner:
-    """Runs conditions on fresh lakes with one shared, token-counting engine; each config once."""
+    """Runs conditions on fresh lakes, each with a fresh token-counting engine loaded with the same
+    seed, so two runs that ask for the same samples get the same ones whatever ran before (vLLM's
+    CPU build takes no per-request seeds); each config once. `backend` is the current run's engine."""
 
-    def __init__(self, base: dict, backend, workdir: Path):
-        self.base, self.backend, self.workdir, self.done = base, backend, workdir, {}
+    def __init__(self, base: dict, new_engine, workdir: Path):
+        self.base, self.new_engine, self.workdir, self.done = base, new_engine, workdir, {}
+        self.backend = None
+
+    def fresh_engine(self) -> None:
+        """Close the last run's engine and load a new one."""
+        self.close()
+        self.backend = self.new_engine()
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.inner.close()
+            self.backend = None
 
     def warm_up(self) -> None:
-        """One unrecorded run first: the Prefect API, the embedder and the engine's first batches
-        start here, not inside the first measured run."""
+        """One unrecorded run first: the Prefect API and the embedder start here, not inside the
+        first measured run."""
         from flows.curate import run_curation
 
+        self.fresh_engine()
         run_curation(config_for(self.base, (), self.workdir / "warm-up"))
 
     def result(self, overrides: tuple[str, ...], before: tuple[tuple[str, ...], ...] = ()) -> dict:
@@ -148,6 +162,7 @@ class Runner:
         from flows.curate import run_curation
         from schemas.lake import Lake
 
+        self.fresh_engine()
         for earlier in before:
             run_curation(config_for(self.base, earlier, lake))
         self.backend.reset()
@@ -167,8 +182,8 @@ def method_entry(method: Method, runner: Runner | None) -> dict:
 
 
 def make_backend(base: dict, quick: bool):
-    """The engine every run shares, wrapped to count tokens: vLLM (or the config's backend) on the
-    bundled model, or with --quick the deterministic fake policy of the tests."""
+    """A run's engine, wrapped to count tokens: vLLM (or the config's backend) on the bundled
+    model, or with --quick the deterministic fake policy of the tests."""
     if quick:
         from flows.config import validate
         from flows.sources import load_prompts
@@ -186,17 +201,16 @@ def run_methods(methods: list[Method], quick: bool, count: int | None = None, co
     import curation.backends
 
     base = base_config(quick, count)
-    backend = make_backend(base, quick)
     original = curation.backends.load_backend
-    curation.backends.load_backend = lambda *args, **kwargs: backend
-    try:
-        with tempfile.TemporaryDirectory(prefix="methods-") as tmp:
-            runner = Runner(base, backend, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="methods-") as tmp:
+        runner = Runner(base, lambda: make_backend(base, quick), Path(tmp))
+        curation.backends.load_backend = lambda *args, **kwargs: runner.backend
+        try:
             runner.warm_up()
             entries = [method_entry(m, None if m.pending else runner) for m in methods]
-    finally:
-        curation.backends.load_backend = original
-        backend.inner.close()
+        finally:
+            curation.backends.load_backend = original
+            runner.close()
     return {"generated": {"date": date.today().isoformat(), "mode": "quick" if quick else "full",
                           "config": "configs/demo.yaml" + (f" ({base['sources'][0]['count']} prompts a task)"
                                                            if quick or count else ""),
