@@ -1,0 +1,75 @@
+"""The sizes of `make efficacy` (configs/efficacy.yaml): a default (2-core CPU, about an hour on
+quiet cores) and named profiles merged over it (`quick`: a smoke run; `gpu`: the sizes for a
+lent accelerator), then dotted `--set` overrides. The trainer sections are trainer options."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from schemas.config import StrictModel, apply_overrides, read_yaml, validate_model
+from schemas.errors import ConfigError
+
+
+class CurateSizes(StrictModel):
+    config: Path = Field(Path("configs/demo.yaml"), description="the curate job whose splits are tested")
+    prompts_per_task: int = Field(32, ge=1, description="count of every reasoning-gym source")
+    overrides: dict = Field(default_factory=dict, description="dotted-key overrides of that config")
+
+
+class EvalSizes(StrictModel):
+    prompts_per_task: int = Field(50, ge=1, le=50, description="first N of each data/eval/<task>.jsonl")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy: one eval of the base model serves every seed")
+    max_tokens: int = Field(160, ge=1, description="longest answer")
+    backend_options: dict = Field(default_factory=dict, description="vLLM engine options")
+
+
+class BudgetSizes(StrictModel):
+    sft_shares: list[float] = Field([0.0, 0.05, 0.1, 0.25], description="share of the budget spent on SFT")
+    total_examples: int | None = Field(None, ge=1, description="SFT rows + GRPO prompt visits; unset: "
+                                       "grpo.max_steps x batch_size x grad_accum (share 0 = grpo_base)")
+
+
+class StepsExploration(StrictModel):
+    """benchmarks/efficacy_grpo_steps.py: held-out accuracy after N GRPO steps from the base model."""
+
+    seed: int = 0
+    learning_rates: list[float] = Field([1.0e-5], min_length=1)
+    checkpoints: list[int] = Field([10, 20, 50, 100], min_length=1, description="steps evaluated")
+
+
+class EfficacyConfig(StrictModel):
+    """Sizes of the efficacy experiment; `sft` and `grpo` are trainers/config.py options."""
+
+    profile: str = "cpu"
+    work_dir: Path = Path("runs/efficacy")
+    results_dir: Path = Field(Path("docs/efficacy/cpu"), description="per-seed JSON results (committed)")
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    keep_checkpoints: bool = False
+    tasks: list[str] = Field(["chain_sum", "gcd", "letter_counting", "basic_arithmetic"], min_length=1)
+    curate: CurateSizes = Field(default_factory=CurateSizes)
+    eval: EvalSizes = Field(default_factory=EvalSizes)
+    sft: dict = Field(default_factory=dict)
+    grpo: dict = Field(default_factory=dict)
+    budget: BudgetSizes = Field(default_factory=BudgetSizes)
+    grpo_steps: StepsExploration = Field(default_factory=StepsExploration)
+    profiles: dict[str, dict] = Field(default_factory=dict, description="named overrides (--profile)")
+
+
+def load_efficacy_config(path: Path, profile: str | None = None, overrides: list[str] | None = None
+                         ) -> EfficacyConfig:
+    """The YAML, with profile `profile` merged in (recursively), then `key.path=value` overrides."""
+    raw = read_yaml(path)
+    if profile:
+        if profile not in raw.get("profiles", {}):
+            raise ConfigError(f"{path}: no profile '{profile}' (profiles: {sorted(raw.get('profiles', {}))})")
+        raw = merge(raw, {**raw["profiles"][profile], "profile": profile})
+    apply_overrides(raw, overrides or [])
+    return validate_model(EfficacyConfig, raw, path)
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, mappings merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
