@@ -23,7 +23,7 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -79,7 +79,8 @@ METHODS = [
            "curation/difficulty_ledger.py", ("difficulty.pooled",), on=("difficulty.pooled=true",),
            before=(("sampling.seed=1",),), note="'on' runs after a first run at sampling seed 1 on its lake"),
     Method("curriculum + retrospective sampling", "QwenLong-L1; SARI; iTool", "curation/curriculum.py",
-           ("curriculum",), off=("curriculum.enabled=false",)),
+           ("curriculum", "retrospective"), off=("curriculum.enabled=false",),
+           note="GRPO's `retrospective` re-draws replays while training; this measures the curated schedule"),
     Method("temperature for a target entropy", "AceReason-Nemotron 1.1", "curation/temperature.py",
            ("sampling.temperature: auto",), on=("sampling.temperature=auto",)),
     Method("skill tagging (MiniLM)", "STAT (skill labels); Instruct-SkillMix", "curation/skill_tagging.py",
@@ -93,12 +94,12 @@ METHODS = [
     Method("budget and quotas", "Balancing the Budget (SFT vs preference)", "curation/mixing.py", ("mix",),
            on=("mix.budget=60", "mix.quotas.per_task={'*': 0.3}")),
     Method("DMT two-stage SFT", "DMT: How Abilities in LLMs are Affected by SFT Data Composition",
-           "curation/mixing.py", ("mix",), on=("mix.dmt={enabled: true, specialist_tasks: [chain_sum]}",)),
+           "curation/mixing.py", ("mix", "mix.dmt"), on=("mix.dmt={enabled: true, specialist_tasks: [chain_sum]}",)),
     Method("trace filter (backtracks)", "How Much Backtracking is Enough?", "curation/traces.py",
            ("traces", "trace_filter"), on=("trace_filter={min_backtracks: 1}",)),
     Method("step-level preference pairs", "iTool (step-level pairs)", "curation/step_pairs.py", ("step_pairs",),
            off=("step_pairs=null",)),
-    Method("LLM-judge pairs", "LLM-as-judge (unverifiable prompts)", "curation/step_pairs.py", ("judge",),
+    Method("LLM-judge pairs", "LLM-as-judge (unverifiable prompts)", "curation/judge.py", ("judge",),
            on=("judge={}",), note="only prompts without a verifier get judge pairs"),
 ]
 

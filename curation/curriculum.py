@@ -3,8 +3,11 @@
 Stages come from pass-rate buckets (or pass-rate quantiles), easiest first (iTool, SARI,
 QwenLong-L1). Each later stage also re-draws a fraction of its prompts from earlier stages,
 weighted by difficulty = 1 / pass_rate (QwenLong-L1's retrospective sampling), so hard prompts
-the policy has not yet solved keep coming back. A prompt has one home stage in
-rl_prompts.curriculum_stage; the schedule table lists every (stage, prompt) including replays.
+the policy has not yet solved keep coming back; a prompt it solves every time never does. A
+prompt has one home stage in rl_prompts.curriculum_stage; the schedule table lists every
+(stage, prompt) including replays. GRPO trains by this schedule (trainers/retrospective.py): it
+keeps each stage's replay count and re-draws the replayed prompts with the same weights from the
+pass rates its own rollouts measured, so the prompts that stayed hard come back.
 """
 
 import math
@@ -35,8 +38,6 @@ class CurriculumConfig(StrictModel):
         None, description="most new prompts per stage; the rest are dropped (null entry = no cap)")
     retrospective_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="share of each later stage re-drawn from earlier stages' hardest prompts")
-    retrospective_max_pass_rate: float = Field(
-        1.0, ge=0.0, le=1.0, description="only earlier prompts at or below this pass rate are re-drawn")
     model: str | None = Field(None, description="prompt_stats model to read; null: the only one per prompt")
     seed: int = Field(0, ge=0, description="seed of ties and retrospective draws")
 
@@ -59,6 +60,11 @@ class CurriculumConfig(StrictModel):
 
     def stage_count(self) -> int:
         return len(self.stage_buckets) if self.stage_buckets is not None else self.n_stages
+
+
+def difficulty_weight(pass_rate: float) -> float:
+    """How strongly a prompt is re-drawn: 1 / pass rate (floored at 0.01); 0 once always solved."""
+    return 0.0 if pass_rate >= 1.0 else 1.0 / max(pass_rate, 0.01)
 
 
 def _stats_by_prompt(prompt_stats: pa.Table, cfg: CurriculumConfig) -> dict[str, dict]:
@@ -140,20 +146,20 @@ def retrospective_schedule(ids: list[str], stages: list[int], pass_rates: list[f
     """Every (stage, prompt): its new prompts, then re-drawn hard prompts of earlier stages.
 
     Stage s > 1 gets n_retro = round(f / (1 - f) * n_new) replays, so they are a share f of
-    the stage; they are drawn without replacement with weight 1 / max(pass_rate, 0.01).
+    the stage; they are drawn without replacement with weight difficulty_weight(pass_rate)
+    from the earlier stages' prompts not always solved.
     """
     rows = []
     n_stages = max(stages, default=0)
     for stage in range(1, n_stages + 1):
         new = [i for i, s in enumerate(stages) if s == stage]
         rows += [(stage, ids[i], stage, False, pass_rates[i]) for i in new]
-        pool = [i for i, s in enumerate(stages)
-                if s < stage and pass_rates[i] <= cfg.retrospective_max_pass_rate]
+        pool = [i for i, s in enumerate(stages) if s < stage and difficulty_weight(pass_rates[i]) > 0]
         f = cfg.retrospective_fraction
         n_retro = min(len(pool), round(f / (1.0 - f) * len(new)))
         if stage == 1 or n_retro == 0:
             continue
-        weights = [1.0 / max(pass_rates[i], 0.01) for i in pool]
+        weights = [difficulty_weight(pass_rates[i]) for i in pool]
         order = weighted_order([ids[i] for i in pool], weights, cfg.seed + stage)
         rows += [(stage, ids[pool[j]], stages[pool[j]], True, pass_rates[pool[j]]) for j in order[:n_retro]]
     names = ["stage", "prompt_id", "home_stage", "retrospective", "pass_rate"]

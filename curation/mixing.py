@@ -11,11 +11,11 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from curation.step import StepResult, drop_log
 from schemas.config import StrictModel
-from schemas.errors import InputError
+from schemas.errors import ConfigError, InputError, SplitError
 from schemas.tables import ROW_ID
 
 SPLIT_TABLES = {"sft": "sft_examples", "preference": "preference_pairs", "rl": "rl_prompts"}
@@ -40,13 +40,41 @@ class QuotaConfig(StrictModel):
 
 
 class DMTConfig(StrictModel):
-    """Dual-stage mixed fine-tuning of the SFT split."""
+    """Dual-stage mixed fine-tuning of the SFT split: `warmstart train sft` (and the loop) trains
+    stage 1, then stage 2 from the stage-1 checkpoint."""
 
     enabled: bool = Field(False, description="split SFT into a specialist stage and a mixed stage")
     specialist_tasks: list[str] = Field(default_factory=list,
                                         description="tasks (or sources) whose examples are specialist data")
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0,
                                    description="share of specialist examples replayed in stage 2")
+
+    @model_validator(mode="after")
+    def _two_stages(self):
+        if self.enabled and not self.specialist_tasks:
+            raise ValueError("enabled needs specialist_tasks (stage 1); the other tasks are stage 2")
+        return self
+
+
+def is_specialist(attr: dict, cfg: DMTConfig) -> bool:
+    """Whether a prompt (its task and source) is DMT stage-1 specialist data."""
+    return attr.get("task") in cfg.specialist_tasks or attr.get("source") in cfg.specialist_tasks
+
+
+def check_dmt(cfg: DMTConfig, prompts: pa.Table) -> None:
+    """DMT needs two stages before anything is sampled: every specialist name must be a task or
+    source of the prompts, and some prompts must be general (stage 2) data."""
+    if not cfg.enabled:
+        return
+    attrs = prompts.select(["task", "source"]).to_pylist()
+    known = {a["task"] for a in attrs} | {a["source"] for a in attrs}
+    unknown = [name for name in cfg.specialist_tasks if name not in known]
+    if unknown:
+        raise ConfigError(f"mix.dmt.specialist_tasks: {', '.join(unknown)} is no task or source of the prompts "
+                          f"(tasks and sources: {', '.join(sorted(k for k in known if k))})")
+    if all(is_specialist(a, cfg) for a in attrs):
+        raise ConfigError("mix.dmt: every prompt is specialist data, so stage 2 (general data) would be empty; "
+                          "list fewer specialist_tasks or add general sources")
 
 
 class MixConfig(StrictModel):
@@ -185,18 +213,19 @@ def fill_budget(rows: pa.Table, attrs: pa.Table, budget: float | None, cfg: MixC
 
 def dmt_schedule(sft: pa.Table, attrs: pa.Table, cfg: MixConfig) -> pa.Table:
     """SFT rows with `mix_stage`: 1 = specialist data, 2 = general data plus a replayed
-    `replay_fraction` of the specialist rows (so those appear twice). Disabled: all stage 1."""
+    `replay_fraction` of the specialist rows (so those appear twice). Disabled: all stage 1.
+    Enabled, both stages must keep rows (a SplitError otherwise: DMT would be one stage)."""
     stage_col = "mix_stage"
     if not cfg.dmt.enabled:
         return sft.append_column(stage_col, pa.array([1] * sft.num_rows, pa.int64()))
     attr_of = {a["prompt_id"]: a for a in attrs.to_pylist()}
-    special = set(cfg.dmt.specialist_tasks)
-    is_special = []
-    for pid in sft.column("prompt_id").to_pylist():
-        attr = attr_of.get(pid) or {}
-        is_special.append(attr.get("task") in special or attr.get("source") in special)
+    is_special = [is_specialist(attr_of.get(pid) or {}, cfg.dmt) for pid in sft.column("prompt_id").to_pylist()]
     spec_rows = [i for i, s in enumerate(is_special) if s]
     general_rows = [i for i, s in enumerate(is_special) if not s]
+    if not spec_rows or not general_rows:
+        empty = "1 (specialist)" if not spec_rows else "2 (general)"
+        raise SplitError(f"mix.dmt: no SFT example is left for stage {empty} after filtering and the budget; "
+                         "DMT needs both stages (check mix.dmt.specialist_tasks, mix.budget, sft_share)")
     ids = [sft.column(ROW_ID["sft_examples"])[i].as_py() for i in spec_rows]
     n_replay = round(len(spec_rows) * cfg.dmt.replay_fraction)
     replay = [spec_rows[j] for j in sorted(weighted_order(ids, [1.0] * len(ids), cfg.seed)[:n_replay])]

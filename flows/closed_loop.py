@@ -21,6 +21,7 @@ from schemas.errors import ConfigError
 from schemas.lake import Lake
 from schemas.lake_location import public_location
 from schemas.lake_sql import literal
+from schemas.split_registry import stage_split
 from schemas.tables import SPLIT_KINDS
 from schemas.validate import conform
 from trainers.registry import trainer_spec
@@ -31,6 +32,7 @@ RESUMABLE_KEYS = {"rounds"}  # the only config keys a continued loop may change
 def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
     """Run (or continue) the loop to cfg.rounds rounds; returns every round's loop_rounds row."""
     from curation.models import resolve_model
+    from flows.preflight import check_methods
     from flows.sources import load_prompts
 
     lake = Lake(cfg.lake)
@@ -39,6 +41,7 @@ def run_loop(cfg: LoopConfig, *, log=print) -> list[dict]:
     policy = cfg.model or first.model
     if first.backend != "openai":
         resolve_model(policy)
+    check_methods(first, load_prompts(first.sources, first.data_roots))  # DMT stages, judge model
     for trainer in {*cfg.train.first, *cfg.train.later}:  # trainer options are checked up front too
         train_config(cfg, trainer, 0, policy, "any-split", None)
     rows = previous_rounds(lake, cfg)
@@ -97,10 +100,10 @@ def curate_round(cfg: LoopConfig, lake: Lake, r: int, policy: str) -> dict:
     summary = run_curation(curate_cfg, run_id=run_id(cfg, r, "curate"), extra_prompts=mined, parent=cfg.name)
     splits = {}
     for kind in SPLIT_KINDS:
-        name = registered_split(summary.splits, getattr(curate_cfg.splits, kind))
-        if name:
-            version, n_rows = summary.splits[name]
-            splits[kind] = {"name": name, "version": version, "rows": n_rows}
+        name = getattr(curate_cfg.splits, kind)
+        found = registered_split(summary.splits, name)
+        if found:
+            splits[kind] = {"name": name, "version": found[0], "rows": found[1]}
     return {"curate_run_id": summary.run_id, "n_prompts": summary.counts.get("prompts"),
             "n_mined": 0 if mined is None else mined.num_rows, "splits": json.dumps(splits, sort_keys=True)}
 
@@ -137,18 +140,19 @@ def mined_prompts(cfg: LoopConfig, lake: Lake, r: int) -> pa.Table:
     return conform("prompts", table.to_pylist(), run_id="")
 
 
-def registered_split(splits: dict, name: str) -> str | None:
-    """The split the curate run registered as `name` (a DMT mix registers name_stage1/_stage2)."""
-    for candidate in (name, f"{name}_stage1"):
-        if splits.get(candidate, (0, 0))[1] > 0:
-            return candidate
-    return None
+def registered_split(splits: dict, name: str) -> tuple[int, int] | None:
+    """(version, rows) of the split the curate run registered as `name`, or as a DMT mix's two
+    stages (name_stage1, name_stage2: rows of both); None when it has no rows."""
+    parts = [splits[n] for n in (name, stage_split(name, 1), stage_split(name, 2)) if n in splits]
+    rows = sum(n_rows for _, n_rows in parts)
+    return (parts[0][0], rows) if rows else None
 
 
 def train_round(cfg: LoopConfig, lake: Lake, r: int, policy: str, splits: dict, trainers: list[str],
                 log) -> tuple[str, list[str]]:
-    """Each trainer in turn from the last checkpoint; one without rows in its split is skipped."""
-    from flows.training import train_and_record
+    """Each trainer in turn from the last checkpoint; one without rows in its split is skipped.
+    A DMT split trains its two stages in turn (flows/training.py train_split)."""
+    from flows.training import train_split
 
     checkpoint, run_ids = policy, []
     for trainer in trainers:
@@ -159,9 +163,9 @@ def train_round(cfg: LoopConfig, lake: Lake, r: int, policy: str, splits: dict, 
             continue
         log(f"  train {trainer} on {split['name']} v{split['version']} ({split['rows']} rows) from {checkpoint}")
         tcfg = train_config(cfg, trainer, r, checkpoint, split["name"], split["version"])
-        result, _ = train_and_record(trainer, tcfg, lake, parent=cfg.name, run_id=run_id(cfg, r, trainer))
-        checkpoint = str(Path(result.checkpoint).resolve())
-        run_ids.append(result.run_id)
+        results = train_split(trainer, tcfg, lake, parent=cfg.name, run_id=run_id(cfg, r, trainer))
+        checkpoint = str(Path(results[-1][0].checkpoint).resolve())
+        run_ids += [result.run_id for result, _ in results]
     return checkpoint, run_ids
 
 

@@ -11,12 +11,13 @@ from curation.curriculum import CurriculumConfig
 from curation.decontam import DecontamConfig
 from curation.dedup import ExactDedupConfig, NearDupConfig
 from curation.filters import QualityConfig
+from curation.judge import JudgeConfig
 from curation.mixing import MixConfig
 from curation.skill_profile import SkillProfileConfig
 from curation.skill_synthesis import SkillSynthesisConfig
 from curation.skill_tagging import TaggingConfig
 from curation.skills import SkillInventoryConfig
-from curation.step_pairs import JudgeConfig, StepPairConfig
+from curation.step_pairs import StepPairConfig
 from curation.temperature import TemperatureConfig
 from curation.traces import TraceFilterConfig, TraceTagConfig
 from curation.difficulty import DifficultyConfig, RLFilterConfig

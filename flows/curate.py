@@ -33,14 +33,15 @@ from schemas.split_registry import register_splits
 
 @flow(name="curate", validate_parameters=False, log_prints=False)
 def curate_flow(cfg: CurateConfig, prompts: pa.Table, backend, run_id: str,
-                eval_sets: dict | None = None) -> RunSummary:
-    """Run every stage over validated prompts; each stage is one lake commit.
+                eval_sets: dict | None = None, judge=None) -> RunSummary:
+    """Run every stage over validated prompts; each stage is one lake commit. `judge` is the LLM
+    judge's engine when it is not the policy's.
 
     cfg.lake is the public location (password masked; Prefect stores flow parameters): the lake
     resolves the password this process saw (schemas/lake_location.py)."""
     state = CurationState(cfg=cfg, lake=Lake(cfg.lake), backend=backend, run_id=run_id,
                           summary=RunSummary(run_id), policy=policy_fingerprint(cfg.backend, cfg.model),
-                          prompts=prompts, eval_sets=eval_sets)
+                          prompts=prompts, eval_sets=eval_sets, judge=judge)
     sources_stage(state)
     generate_and_verify(state, sampling_stage(state))
     hygiene.clean_responses(state)
@@ -161,12 +162,14 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
     from curation.backends import load_backend
     from curation.models import resolve_model
     from flows.eval_sets import load_eval_sets
+    from flows.preflight import check_methods, load_judge
     from flows.sources import load_prompts
 
     prompts = load_prompts(cfg.sources, cfg.data_roots, extra=extra_prompts)  # bad input fails here
     eval_sets = load_eval_sets(cfg.decontam.sources) if cfg.decontam is not None else None
     if cfg.backend != "openai":
         resolve_model(cfg.model)
+    check_methods(cfg, prompts)  # a method switched on without its inputs fails here
     check_executor(cfg.executor)  # a Ray address that does not answer fails here, within seconds
     run_id = run_id or uuid.uuid4().hex[:12]
     lake = Lake(cfg.lake)
@@ -178,10 +181,14 @@ def run_curation(cfg: CurateConfig, *, run_id: str | None = None, extra_prompts:
         else:
             backend = load_backend(cfg.backend, cfg.model, seed=cfg.sampling.seed, options=cfg.backend_options)
         flow_fn = curate_flow.with_options(task_runner=task_runner_for(cfg.executor))
+        judge = None
         try:
+            judge = load_judge(cfg, backend)
             with flow_settings():
-                summary = flow_fn(public, prompts, backend, run_id, eval_sets)
+                summary = flow_fn(public, prompts, backend, run_id, eval_sets, judge)
         finally:
+            if judge is not None and judge is not backend:
+                judge.close()
             backend.close()
         summary.seconds = time.monotonic() - t0
         run.detail = json.dumps(summary.details())

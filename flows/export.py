@@ -12,14 +12,15 @@ from curation import rewards
 from flows import handoff
 from schemas.errors import ConfigError, SplitError
 from schemas.lake import Lake
-from schemas.split_registry import PLAIN_EXPORT_FORMATS, Split, read_split
+from schemas.split_registry import PLAIN_EXPORT_FORMATS, REPLAY_STAGES, Split, read_split
 
 # Leading columns are what TRL reads; the ids after them keep lineage to the lake.
 EXPORT_COLUMNS = {
     "sft": ["messages", "example_id", "prompt_id", "origin"],
     "preference": ["prompt", "chosen", "rejected", "pair_id", "prompt_id", "chosen_score",
                    "rejected_score", "pair_kind"],
-    "rl": ["prompt", "answer", "verifier", "metadata", "task", "pass_rate", "curriculum_stage", "prompt_id"],
+    "rl": ["prompt", "answer", "verifier", "metadata", "task", "pass_rate", "curriculum_stage", REPLAY_STAGES,
+           "prompt_id"],
 }
 
 

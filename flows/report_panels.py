@@ -37,6 +37,10 @@ PANELS = [
     PanelSpec("skills", "Skill coverage and missing skills", "Prompts per skill; skills the policy fails most.",
               ("skills", "prompt_skills"), queries.skills_sql(), plots.plot_skills, optional=("prompt_stats",),
               table_rows=20),
+    PanelSpec("skill_mix", "STAT-Sel: SFT skill mix",
+              "Share of SFT examples per skill before and after up-sampling toward the missing skills "
+              "(latest curate run; table skill_mix).",
+              ("skill_mix",), queries.skill_mix_sql(), plots.plot_skill_mix, optional=("runs",), table_rows=20),
     PanelSpec("splits", "Splits", "Latest version of each split and the mix of rows by kind.",
               ("splits",), queries.splits_sql(), plots.plot_splits, table_rows=50),
     PanelSpec("filter_losses", "Filter and dedup losses", "Rows dropped, by step and reason (table filter_log).",

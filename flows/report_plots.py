@@ -145,6 +145,21 @@ def plot_skills(table: pa.Table) -> Figure:
     return figure
 
 
+def plot_skill_mix(table: pa.Table) -> Figure:
+    """Share of SFT examples per skill before and after STAT-Sel; missing skills are starred."""
+    rows = table.to_pylist()[:MAX_BARS][::-1]
+    figure = Figure(figsize=(10, 0.4 * max(len(rows), 3) + 1.4), layout="constrained")
+    axis = figure.subplots()
+    names = [("* " if r["missing"] else "") + r["name"] for r in rows]
+    ys = list(range(len(rows)))
+    axis.barh([y + 0.2 for y in ys], [r["share_before"] for r in rows], height=0.4, color="tab:gray", label="before")
+    axis.barh([y - 0.2 for y in ys], [r["share_after"] for r in rows], height=0.4, color="tab:red", label="after")
+    axis.set_yticks(ys, names)
+    axis.set(xlim=(0, 1), xlabel="share of SFT examples", title="SFT skill mix before / after STAT-Sel (* missing)")
+    axis.legend(loc="lower right")
+    return figure
+
+
 def plot_splits(table: pa.Table) -> Figure:
     """Rows per split (latest version), and the mix of rows by split kind."""
     rows = table.to_pylist()

@@ -58,6 +58,14 @@ def skills_sql() -> str:
             "LEFT JOIN prompt_stats AS s USING (prompt_id) GROUP BY ALL ORDER BY n_prompts DESC, name")
 
 
+def skill_mix_sql() -> str:
+    """The latest curate run's SFT skill mix before and after STAT-Sel, per skill."""
+    return ("SELECT coalesce(name, skill_id) AS name, missing, n_before, n_after, share_before, share_after "
+            "FROM skill_mix WHERE run_id = (SELECT m.run_id FROM skill_mix AS m LEFT JOIN runs AS r USING (run_id) "
+            "ORDER BY r.started DESC NULLS LAST, m.run_id DESC LIMIT 1) "
+            "ORDER BY missing DESC, share_after DESC, name")
+
+
 def splits_sql() -> str:
     """The latest version of every split: name, kind, rows."""
     return ("SELECT split_name, version, kind, table_name, n_rows FROM splits "

@@ -120,12 +120,14 @@ def absolute_lake(lake: str) -> str:
 
 
 def latest_split_version(lake, split: str) -> int | None:
-    """The newest version of `split` in the lake (None without a lake or such a split)."""
+    """The newest version of `split` (or of its DMT stage 2) in the lake (None without a lake or such a split)."""
     from schemas.lake import MissingLakeError
     from schemas.lake_sql import literal
+    from schemas.split_registry import stage_split
 
+    names = ", ".join(literal(n) for n in (split, stage_split(split, 2)))
     try:
-        rows = lake.query(f"SELECT max(version) AS v FROM splits WHERE split_name = {literal(split)}")
+        rows = lake.query(f"SELECT max(version) AS v FROM splits WHERE split_name IN ({names})")
     except MissingLakeError:
         return None
     except LakeError as exc:

@@ -11,6 +11,8 @@ from schemas.lake import Lake
 from schemas.lake_sql import literal
 from schemas.tables import ROW_ID, SPLIT_KINDS
 
+# The column of an rl split's rows that lists the curriculum stages replaying the prompt (QwenLong-L1)
+REPLAY_STAGES = "replay_stages"
 # `warmstart export` formats that keep the lake's columns (and that `warmstart train --data` reads)
 PLAIN_EXPORT_FORMATS = ("parquet", "jsonl")
 
@@ -50,6 +52,26 @@ def register_splits(lake: Lake, entries: dict[str, tuple[str, list[str]]], *, ru
     return version
 
 
+def stage_split(name: str, stage: int) -> str:
+    """The name a DMT mix registers its SFT stage under: <name>_stage1, <name>_stage2."""
+    return f"{name}_stage{stage}"
+
+
+def split_stages(lake: Lake, name: str, version: int | None = None) -> list[str]:
+    """The splits a training on `name` runs, in order: a DMT mix registered as <name>_stage1 and
+    <name>_stage2 (at `version`, else newer than any plain `name`) trains both; anything else is [name]."""
+    stages = [stage_split(name, 1), stage_split(name, 2)]
+    if not lake.exists():
+        return [name]
+    names = ", ".join(literal(n) for n in [name, *stages])
+    found = lake.query(f"SELECT split_name, version FROM splits WHERE split_name IN ({names})").to_pylist()
+    versions = {n: {r["version"] for r in found if r["split_name"] == n} for n in [name, *stages]}
+    both = versions[stages[0]] & versions[stages[1]]
+    if version is not None:
+        return stages if version in both and version not in versions[name] else [name]
+    return stages if both and max(both) > max(versions[name], default=-1) else [name]
+
+
 def list_splits(lake: Lake) -> pa.Table:
     """Every split version: name, version, kind, table, row count, run."""
     return lake.query("SELECT split_name, version, kind, table_name, n_rows, run_id, created_at "
@@ -74,4 +96,18 @@ def read_split(lake: Lake, name: str, version: int | None = None) -> Split:
     rows = table.filter(pc.is_in(table.column(ROW_ID[entry["table_name"]]), value_set=ids))
     if rows.num_rows == 0:
         raise SplitError(f"split '{name}' version {version} is empty")
+    if entry["kind"] == "rl":
+        rows = with_replay_stages(lake, rows, run_id=entry["run_id"], version=version)
     return Split(name, entry["kind"], version, entry["table_name"], rows)
+
+
+def with_replay_stages(lake: Lake, rows: pa.Table, *, run_id: str, version: int) -> pa.Table:
+    """RL rows with `replay_stages`: the later curriculum stages that replay each prompt
+    (retrospective rows of its curate run's curriculum_schedule, as of the split's snapshot)."""
+    schedule = lake.read("curriculum_schedule", version=version,
+                         where=f"run_id = {literal(run_id)} AND retrospective").to_pylist()
+    stages: dict[str, list[int]] = {}
+    for row in schedule:
+        stages.setdefault(row["prompt_id"], []).append(row["stage"])
+    replays = [sorted(stages.get(pid, [])) for pid in rows.column("prompt_id").to_pylist()]
+    return rows.append_column(REPLAY_STAGES, pa.array(replays, pa.list_(pa.int64())))

@@ -99,6 +99,23 @@ def _guess_kind(columns: list[str]) -> str:
     return "preference" if "chosen" in columns else ("rl" if "answer" in columns else "unknown")
 
 
+def export_stages(path: str | Path) -> list[Path]:
+    """The two files of a DMT mix exported into one folder (<name>_stage1, <name>_stage2), in
+    stage order; [] for anything else. Other files beside them are an error (which to train?)."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    files = sorted(p for p in path.iterdir() if p.suffix in (".parquet", ".jsonl"))
+    first = [f for f in files if f.stem.endswith("_stage1")]
+    if not first:
+        return []
+    stages = [first[0], first[0].with_name(first[0].stem[:-1] + "2" + first[0].suffix)]
+    if not stages[1].exists() or len(files) != 2:
+        raise SplitError(f"{path}: a DMT export needs exactly <name>_stage1 and <name>_stage2 files; "
+                         f"found {', '.join(f.name for f in files)}")
+    return stages
+
+
 def _read_export(path: Path):
     """A `warmstart export` output: one file, or a directory of .parquet/.jsonl (+ manifest)."""
     if not path.exists():

@@ -2,8 +2,10 @@
 normalise rewards within each group, and take clipped policy-gradient steps.
 
 Options from the papers: dynamic filtering of zero-variance groups (DAPO), a shorter-is-better
-length reward (Kimi k1.5 / fast-math), curriculum order by `curriculum_stage`, an optional KL
-to the reference (beta; a frozen copy is kept only when beta > 0).
+length reward (Kimi k1.5 / fast-math), curriculum order by `curriculum_stage` with
+difficulty-aware retrospective sampling of earlier stages' hard prompts (QwenLong-L1,
+trainers/retrospective.py), an optional KL to the reference (beta; a frozen copy is kept only
+when beta > 0).
 """
 
 import copy
@@ -20,6 +22,7 @@ from trainers.config import TrainConfig
 from trainers.logprobs import label_logps
 from trainers.losses import group_advantages, grpo_loss, length_penalty, zero_variance_groups
 from trainers.recipe import Recipe, autocast, epoch_order
+from trainers.retrospective import RetrospectivePlan
 from trainers.rollout import make_sampler
 
 
@@ -40,6 +43,9 @@ class GRPOConfig(TrainConfig):
     filter_zero_variance: bool = Field(True, description="drop groups whose samples all got the same reward")
     length_penalty: float = Field(0.0, ge=0, description="weight of the shorter-is-better reward (Kimi k1.5)")
     curriculum: bool = Field(True, description="order prompts by curriculum_stage when the split has it")
+    retrospective: bool = Field(
+        True, description="with curriculum: each stage also replays earlier stages' prompts, as many as the "
+                          "split's replay_stages ask, drawn by the difficulty this run's rollouts measure")
     num_iterations: int = Field(1, ge=1, le=16, description="policy updates per batch of rollouts (μ)")
     rollout_backend: Literal["auto", "transformers", "vllm"] = Field(
         "auto", description="auto: vLLM on CUDA when installed, else transformers generate")
@@ -59,17 +65,31 @@ class GRPORecipe(Recipe):
         self.dropped = len(rows) - len(kept)
         self.eval_rows = (eval_rows or [])[:cfg.eval_max_examples]
         self.eval_prompts = [encode_prompt(tokenizer, r["prompt"]) for r in self.eval_rows]
-        self.n_examples, self.updates_per_step = len(self.rows), cfg.num_iterations
+        self.plan = RetrospectivePlan.from_rows(self.rows, cfg.seed) \
+            if cfg.curriculum and cfg.retrospective else None
+        self.n_examples = self.plan.n_slots if self.plan else len(self.rows)
+        self.updates_per_step = cfg.num_iterations
         self.sampler, self.ref_model = None, None
 
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
     def order(self, epoch: int) -> list[int]:
-        """A seeded shuffle; with curriculum, stable-sorted by stage (random within a stage)."""
+        """A seeded shuffle; with curriculum, stable-sorted by stage (random within a stage); with a
+        retrospective plan, its slots (each stage's prompts and replays of earlier ones)."""
+        if self.plan is not None:
+            return self.plan.order(epoch)
         order = epoch_order(self.n_examples, self.cfg.seed, epoch)
         stages = [row.get("curriculum_stage") for row in self.rows]
         if self.cfg.curriculum and any(s is not None for s in stages):
             last = max(s for s in stages if s is not None) + 1
             order.sort(key=lambda i: last if stages[i] is None else stages[i])
         return order
+
+    def prompt_index(self, slot: int) -> int:
+        """The row an order() entry trains (a replay slot's row is drawn when its stage starts)."""
+        return self.plan.prompt(slot) if self.plan is not None else slot
 
     def setup(self, model, device: torch.device, bf16: bool, *, model_path=None, sampler=None, **context) -> None:
         """Start the sampler (`sampler` from the context, else one for cfg.rollout_backend over
@@ -93,9 +113,12 @@ class GRPORecipe(Recipe):
 
     def prepare(self, model, micro_batches: list[list[int]]):
         cfg, g = self.cfg, self.cfg.num_generations
-        indices = [i for micro in micro_batches for i in micro]
+        indices = [self.prompt_index(slot) for micro in micro_batches for slot in micro]
         completions = self.sampler.generate(model, [self.prompts[i] for i in indices], g)
         rewards, correct = self.score([self.rows[i] for i in indices], completions, g)
+        if self.plan is not None:  # what the rollouts measured decides the next stages' replays
+            for k, i in enumerate(indices):
+                self.plan.observe(i, float(correct[k * g:(k + 1) * g].float().mean()))
         lengths = torch.tensor([len(c.ids) for c in completions])
         shaped = rewards + cfg.length_penalty * length_penalty(lengths, correct, g) if cfg.length_penalty else rewards
         advantages = group_advantages(shaped, g, scale=cfg.scale_rewards)

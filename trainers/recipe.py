@@ -26,8 +26,9 @@ def autocast(device: torch.device, bf16: bool):
 
 
 class Recipe(ABC):
-    """One trainer's data and loss. Subclasses set `n_examples` (rows left after encoding) in
-    `__init__` and implement `prepare` and `loss`; `setup`, `order` and `evaluate` have defaults."""
+    """One trainer's data and loss. Subclasses set `n_examples` (entries of an epoch's order: the rows
+    left after encoding, or more when rows repeat) in `__init__` and implement `prepare` and `loss`;
+    `setup`, `order` and `evaluate` have defaults."""
 
     updates_per_step = 1  # optimizer updates per step (GRPO: num_iterations)
     n_examples: int
@@ -35,6 +36,11 @@ class Recipe(ABC):
     def __init__(self, rows: list[dict], tokenizer, cfg: TrainConfig, eval_rows: list[dict] | None = None):
         self.cfg, self.tokenizer, self.pad_id = cfg, tokenizer, tokenizer.pad_token_id
         self.device, self.bf16 = torch.device("cpu"), False
+
+    @property
+    def n_rows(self) -> int:
+        """Split rows the recipe trains on (n_examples counts order() entries, which may repeat rows)."""
+        return self.n_examples
 
     def setup(self, model, device: torch.device, bf16: bool, **context) -> None:
         """Called once with the loaded model before the first step. `context` holds the run's

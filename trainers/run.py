@@ -196,8 +196,8 @@ def execute(prepared: PreparedRun, *, run_id: str, on_metrics: MetricsCallback |
     meta = {k: p.lineage[k] for k in ("run_id", "trainer", "split", "split_version", "model")}
     fitted = fit(model, p.tokenizer, recipe, p.cfg, device=p.device, bf16=p.bf16, out_dir=p.out_dir,
                  meta=meta, on_metrics=on_metrics)
-    lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_examples,
-               "rows_skipped": len(p.data.rows) - recipe.n_examples, "resumed_from": meta.get("resumed_from")}
+    lineage = {**p.lineage, "run_id": run_id, "steps": fitted.steps, "rows_used": recipe.n_rows,
+               "rows_skipped": len(p.data.rows) - recipe.n_rows, "resumed_from": meta.get("resumed_from")}
     save_final(p.out_dir, model, p.tokenizer, lineage)
     return TrainResult(run_id, p.out_dir, fitted.steps, time.perf_counter() - started, fitted.tokens_per_s,
                        fitted.last_metrics, lineage, model=model)

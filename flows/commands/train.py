@@ -86,10 +86,10 @@ def handle(args) -> int:
     cfg = load_config(args.trainer, args.config, config_values(args), args.overrides)  # fails before any submit
     if args.via_prefect:
         return submit_via_prefect(args)
-    from flows.training import train_and_record
+    from flows.training import train_split
 
-    result, recorded = train_and_record(args.trainer, cfg, Lake(args.lake), parent=args.parent)
-    _print_summary(args.trainer, result, recorded)
+    for result, recorded in train_split(args.trainer, cfg, Lake(args.lake), parent=args.parent):
+        _print_summary(args.trainer, result, recorded)
     return 0
 
 
@@ -128,6 +128,6 @@ def submit_via_prefect(args) -> int:
 def _print_summary(trainer: str, result, recorded: bool) -> None:
     shown = {k: round(v, 4) for k, v in result.metrics.items()
              if k in ("loss", "eval/loss", "rewards/accuracies", "reward", "pass_rate", "eval/pass_rate")}
-    print(f"{trainer} run {result.run_id}: {result.steps} steps in {result.seconds:.0f}s, "
+    print(f"{trainer} run {result.run_id} on {result.lineage.get('split')}: {result.steps} steps in {result.seconds:.0f}s, "
           f"{result.tokens_per_s:,.0f} tokens/s, {shown}")
     print(f"checkpoint: {result.checkpoint}" + (" (run and metrics recorded in the lake)" if recorded else ""))

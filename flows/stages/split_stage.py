@@ -1,20 +1,21 @@
 """Splits: SFT (S3FT), preference pairs (outcome, step-level, judge), RL prompts (0 < pass < 1)
-in curriculum order, reweighted toward missing skills, then budgeted and mixed."""
+in curriculum order; SFT up-sampled toward missing skills (STAT-Sel), the others weighted toward
+them; then budgeted and mixed."""
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation import curriculum, difficulty, mixing, preference, skill_profile, split_builders, step_pairs
+from curation import curriculum, difficulty, judge, mixing, preference, skill_profile, split_builders, step_pairs
 from flows.stages.state import CurationState
 from flows.stages.steps import Step, run_steps
+from schemas.split_registry import stage_split
 from schemas.tables import ROW_ID, SPLIT_KINDS
 
 
-def _stat_weights(split: str) -> Step:
-    """STAT reweighting of one split toward the missing skills, when the profile has rows."""
-    return Step("stat_weights", split,
-                lambda s: s.cfg.skills.profile if s.profile is not None and s.profile.num_rows else None,
-                skill_profile.stat_weights, inputs=lambda s: {"prompt_skills": s.prompt_skills, "profile": s.profile})
+def _stat(name: str, split: str, run) -> Step:
+    """A STAT step over one split toward the missing skills, when the profile has rows."""
+    return Step(name, split, lambda s: s.cfg.skills.profile if s.profile is not None and s.profile.num_rows else None,
+                run, inputs=lambda s: {"prompt_skills": s.prompt_skills, "profile": s.profile})
 
 
 def _mix(split: str) -> Step:
@@ -27,7 +28,9 @@ def _mix(split: str) -> Step:
 SPLIT_STEPS = [
     Step("curriculum", "rl", lambda s: s.cfg.curriculum, curriculum.assign_curriculum,
          inputs=lambda s: {"prompt_stats": s.stats}),
-    *map(_stat_weights, SPLIT_KINDS),
+    _stat("stat_sel", "sft", skill_profile.stat_upsample),  # SFT: up-sampled by weight
+    _stat("stat_weights", "preference", skill_profile.stat_weights),  # priority under a budget
+    _stat("stat_weights", "rl", skill_profile.stat_weights),
     *map(_mix, SPLIT_KINDS),
 ]
 
@@ -58,9 +61,10 @@ def _pairs(train: pa.Table, state: CurationState) -> pa.Table:
         pairs, values = step_pairs.step_pairs(state.backend, train, gens, verdicts, cfg.prompt_format,
                                               cfg.step_pairs)
         parts.append(pairs)
+        state.out.add("step_values", values)
         state.out.counts["step_pairs"] = pairs.num_rows
     if cfg.judge is not None:
-        judged = step_pairs.judge_pairs(state.backend, train, gens, cfg.prompt_format, cfg.judge)
+        judged = judge.judge_pairs(state.judge or state.backend, train, gens, cfg.prompt_format, cfg.judge)
         parts.append(judged)
         state.out.counts["judge_pairs"] = judged.num_rows
     columns = parts[0].column_names
@@ -73,5 +77,5 @@ def split_rows(kind: str, table: pa.Table) -> dict[str, list[str]]:
     if kind == "sft" and "mix_stage" in table.column_names and len(set(table.column("mix_stage").to_pylist())) > 1:
         stages = table.column("mix_stage").to_pylist()
         ids = table.column(column).to_pylist()
-        return {f"_stage{s}": [i for i, st in zip(ids, stages) if st == s] for s in sorted(set(stages))}
+        return {stage_split("", s): [i for i, st in zip(ids, stages) if st == s] for s in sorted(set(stages))}
     return {"": table.column(column).to_pylist()}

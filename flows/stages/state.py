@@ -49,6 +49,7 @@ class CurationState:
     prompts: pa.Table
     eval_sets: dict[str, list[str]] | None = None  # decontamination texts by benchmark
     policy: str | None = None  # the sampling policy's fingerprint (model_identity.policy_fingerprint)
+    judge: GenerationBackend | None = None  # the LLM judge's own engine (None: the policy judges)
     generations: pa.Table | None = None
     trace_tags: pa.Table | None = None
     clean_generations: pa.Table | None = None  # responses fit to train on (after hygiene)

@@ -63,16 +63,15 @@ def test_retrospective_draws_hard_prompts_from_earlier_stages():
     assert picked <= {f"p{i:02d}" for i in range(10)}
 
 
-def test_retrospective_respects_max_pass_rate_and_stage_sizes():
-    rates = [0.9, 0.8, 0.6, 0.2, 0.1, 0.05]
+def test_retrospective_skips_always_solved_prompts_and_respects_stage_sizes():
+    rates = [1.0, 1.0, 0.6, 0.2, 0.1, 0.05]
     rl, stats = tables(rates)
-    cfg = CurriculumConfig(n_stages=2, retrospective_fraction=0.5, retrospective_max_pass_rate=0.7,
-                           stage_sizes=[3, 2])
+    cfg = CurriculumConfig(n_stages=2, retrospective_fraction=0.5, stage_sizes=[3, 2])
     staged, schedule, dropped = run_curriculum(rl, stats, cfg)
     assert staged.num_rows == 5 and dropped.num_rows == 1
     assert "over its size 2" in dropped.column("reason")[0].as_py()
     retro = [r for r in schedule.to_pylist() if r["retrospective"]]
-    assert [r["prompt_id"] for r in retro] == ["p02"]  # the only earlier prompt <= 0.7
+    assert [r["prompt_id"] for r in retro] == ["p02"]  # the only earlier prompt not always solved
 
 
 def test_bad_config_and_input():

@@ -1,4 +1,4 @@
-"""Step-level pairs: step splitting, prefix values from re-sampled continuations, the divergence pair, judge pairs."""
+"""Step-level pairs: step splitting, prefix values from re-sampled continuations, the pair at the largest drop."""
 
 import pyarrow as pa
 from hypothesis import given, settings
@@ -6,16 +6,7 @@ from hypothesis import strategies as st
 
 from curation.backends.base import Completion, GenerationBackend
 from curation.generate import PromptFormat
-from curation.step_pairs import (
-    JudgeConfig,
-    StepPairConfig,
-    first_divergence,
-    judge_pairs,
-    parse_judgement,
-    probe_points,
-    split_steps,
-    step_pairs,
-)
+from curation.step_pairs import StepPairConfig, largest_drop, probe_points, split_steps, step_pairs
 
 FMT = PromptFormat(suffix="")
 WRONG = "First I read the question.\nThen I take a shaky guess.\nSo I go the wrong way.\nAnswer: wrong"
@@ -69,8 +60,9 @@ def test_split_steps_joins_back(text, max_steps, min_chars):
 
 def test_probe_points_and_divergence():
     assert probe_points(3, 4) == [1, 2] and probe_points(20, 3) == [1, 10, 19]
-    assert first_divergence([(0, 0.5), (1, 1.0), (2, 0.5), (3, 0.0)], 0.25) == 1
-    assert first_divergence([(0, 0.5), (1, 0.4), (2, 0.3)], 0.25) is None
+    assert largest_drop([(0, 0.5), (1, 1.0), (2, 0.5), (3, 0.0)], 0.25) == 1  # ties: the earliest
+    assert largest_drop([(0, 0.5), (1, 0.4), (2, 0.3)], 0.25) is None
+    assert largest_drop([(0, 1.0), (1, 0.7), (2, 0.6), (3, 0.0)], 0.25) == 2  # not the first drop >= 0.25
 
 
 def test_pair_at_first_step_where_value_drops():
@@ -81,11 +73,41 @@ def test_pair_at_first_step_where_value_drops():
                                 "First I read the question.\nThen I take a shaky guess.\n"]
     curve = [(r["prefix_steps"], r["value"]) for r in values.to_pylist()]
     assert curve == [(0, 0.5), (1, 1.0), (2, 0.5), (3, 0.0)]
+    # the value of a prefix is n_correct / n_rollouts: the prompt's 2 samples, 4 rollouts per prefix, the response
+    assert [(r["n_correct"], r["n_rollouts"]) for r in values.to_pylist()] == [(1, 2), (4, 4), (2, 4), (0, 1)]
+    assert [r["prefix_chars"] for r in values.to_pylist()] == [0, 27, 54, len(WRONG)]
+    assert len({r["prefix_hash"] for r in values.to_pylist()}) == 4
     assert [r["divergence"] for r in values.to_pylist()] == [False, True, False, False]
     pair = pairs.to_pylist()[0]
     assert pairs.num_rows == 1 and pair["pair_kind"] == "step" and pair["prompt_id"] == "p"
     assert pair["chosen"] == "First I read the question.\nFinally. Answer: right" and pair["rejected"] == WRONG
     assert pair["chosen_score"] == 1.0 and pair["rejected_score"] == 0.0
+
+
+SLIP = "First I read the question.\nThen I make a small slip.\nSo I go the wrong way.\nAnswer: wrong"
+
+
+class SlipBackend(PrefixBackend):
+    """A 'small slip' prefix still succeeds 3 times in 4; once on the 'wrong way' nothing does."""
+
+    def generate(self, conversations, n, sampling, *, prefixes=None, want_entropy=False, progress=None):
+        self.prefixes += prefixes
+        rates = [0.0 if "wrong way" in p else 0.75 if "small slip" in p else 1.0 for p in prefixes]
+        return [[Completion("Finally. Answer: right" if i < rate * n else "Answer: wrong", 5, "stop")
+                 for i in range(n)] for rate in rates]
+
+
+def test_step_values_choose_the_pair_at_the_largest_drop():
+    """Values 0.5, 1.0, 0.75, 0: the first drop >= min_drop is after step 1 (0.25), the largest
+    after step 2 (0.75), where the response goes the wrong way: the pair keeps steps 1-2."""
+    prompts, gens, verdicts = tables()
+    gens = gens.set_column(3, "response", pa.array(["Answer: right", SLIP, "Answer: right"]))
+    pairs, values = step_pairs(SlipBackend(), prompts, gens, verdicts, FMT, StepPairConfig(rollouts=4))
+    assert [(r["prefix_steps"], r["value"], r["divergence"]) for r in values.to_pylist()] == [
+        (0, 0.5, False), (1, 1.0, False), (2, 0.75, True), (3, 0.0, False)]
+    pair = pairs.to_pylist()[0]
+    assert pair["chosen"] == "First I read the question.\nThen I make a small slip.\nFinally. Answer: right"
+    assert pair["rejected"] == SLIP
 
 
 def test_no_pairs_for_eval_prompts_or_single_outcome():
@@ -95,42 +117,10 @@ def test_no_pairs_for_eval_prompts_or_single_outcome():
     assert pairs.num_rows == 0 and values.num_rows == 0 and backend.prefixes == []
 
 
-class JudgeBackend(GenerationBackend):
-    model_name = "judge"
-
-    def __init__(self, biased=False):
-        self.biased = biased
-
-    def generate(self, conversations, n, sampling, *, prefixes=None, want_entropy=False, progress=None):
-        out = []
-        for conv in conversations:
-            text = conv[-1]["content"]
-            a_part = text.split("Response A:")[1].split("Response B:")[0]
-            letter = "A" if self.biased or "good" in a_part else "B"
-            out.append([Completion(f"Response {letter}.", 3, "stop") for _ in range(n)])
-        return out
-
-
-def test_judge_pairs_need_agreement_across_orders():
-    prompts = pa.table({"prompt_id": ["o"], "prompt": ["Write a haiku."], "answer": pa.array([None], pa.string()),
-                        "verifier": pa.array([None], pa.string()), "metadata": ["{}"], "split_guard": ["train"]})
-    gens = pa.table({"prompt_id": ["o", "o"], "sample_index": [0, 1], "response": ["bad poem", "good poem"]})
-    pairs = judge_pairs(JudgeBackend(), prompts, gens, FMT, JudgeConfig())
-    assert pairs.to_pylist()[0]["chosen"] == "good poem" and pairs.column("pair_kind")[0].as_py() == "judge"
-    assert judge_pairs(JudgeBackend(biased=True), prompts, gens, FMT, JudgeConfig()).num_rows == 0
-
-
-def test_parse_judgement():
-    assert parse_judgement("Response B is better") == "B"
-    assert parse_judgement("**A**") == "A"
-    assert parse_judgement("I like B.") == "B"
-    assert parse_judgement("A and B are both fine") is None and parse_judgement("neither") is None
-
-
 def test_prefix_rollouts_on_the_transformers_backend(hf_backend):
     prompts, gens, verdicts = tables()
     pairs, values = step_pairs(hf_backend, prompts, gens, verdicts, FMT,
                                StepPairConfig(rollouts=2, max_tokens=4, temperature=1.0))
-    probed = [r for r in values.to_pylist() if r["n_rollouts"]]
+    probed = [r for r in values.to_pylist() if 0 < r["prefix_steps"] < r["n_steps"]]
     assert [r["prefix_steps"] for r in probed] == [1, 2] and all(r["n_rollouts"] == 2 for r in probed)
     assert all(p["chosen"].startswith("First I read") for p in pairs.to_pylist())

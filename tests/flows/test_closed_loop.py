@@ -119,3 +119,41 @@ def test_bad_eval_source_fails_before_anything_is_written(tmp_path, model, capsy
     err = capsys.readouterr().err
     assert "eval.jsonl:2: malformed JSON" in err
     assert not (tmp_path / "lake" / "catalog.ducklake").exists()
+
+
+def test_a_round_trains_both_dmt_stages_in_turn(tmp_path, monkeypatch):
+    """The loop trains a DMT split's stage 1, then stage 2 from stage 1's checkpoint; both runs are the round's."""
+    import flows.training as training
+    from flows.closed_loop import registered_split, train_round
+    from flows.closed_loop_config import LoopConfig
+    from schemas.split_registry import register_splits
+
+    lake = Lake(tmp_path / "lake")
+    rows = [{"example_id": f"e{i}", "prompt_id": f"p{i}", "origin": "gold",
+             "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": str(i)}]}
+            for i in range(4)]
+    lake.commit({"sft_examples": rows}, run_id="c")
+    version = register_splits(lake, {"tiny-r0-sft_stage1": ("sft", [r["example_id"] for r in rows[:2]]),
+                                     "tiny-r0-sft_stage2": ("sft", [r["example_id"] for r in rows[2:]])}, run_id="c")
+    summary_splits = {"tiny-r0-sft_stage1": (version, 2), "tiny-r0-sft_stage2": (version, 2)}
+    assert registered_split(summary_splits, "tiny-r0-sft") == (version, 4)
+    calls = []
+
+    class Result:
+        def __init__(self, run_id, out):
+            self.run_id, self.checkpoint = run_id, out
+
+    def fake_train(trainer, cfg, lake, *, parent=None, run_id=None, lineage=None):
+        calls.append((cfg.split, cfg.model, run_id, parent))
+        return Result(run_id, tmp_path / (cfg.out or "x")), True
+
+    monkeypatch.setattr(training, "train_and_record", fake_train)
+    cfg = LoopConfig(name="tiny", lake=str(lake.location), work_dir=tmp_path / "runs", rounds=1,
+                     curate={"config": str(tmp_path / "c.yaml")},
+                     eval={"sources": [{"type": "jsonl", "path": str(tmp_path / "e.jsonl")}]})
+    splits = {"sft": {"name": "tiny-r0-sft", "version": version, "rows": 4}}
+    checkpoint, run_ids = train_round(cfg, lake, 0, "base-model", splits, ["sft"], log=lambda *_: None)
+    assert [c[0] for c in calls] == ["tiny-r0-sft_stage1", "tiny-r0-sft_stage2"]
+    assert calls[0][1] == "base-model" and calls[1][1] == str((tmp_path / "runs" / "tiny-r0-sft-stage1").resolve())
+    assert run_ids == ["tiny-r0-sft-stage1", "tiny-r0-sft"] and {c[3] for c in calls} == {"tiny"}
+    assert checkpoint == str((tmp_path / "runs" / "tiny-r0-sft").resolve())

@@ -43,6 +43,9 @@ def _rows() -> dict[str, list[dict]]:
         "skills": [{"skill_id": s, "name": s, "description": "", "origin": "seed"} for s in ("add", "plan")],
         "prompt_skills": [{"prompt_id": f"p{i}", "skill_id": "add" if i < 4 else "plan", "confidence": 1.0,
                            "origin": "tagger"} for i in range(6)],
+        "skill_mix": [{"table_name": "sft_examples", "skill_id": s, "name": s, "missing": s == "add",
+                       "n_before": n, "n_after": m, "share_before": n / 6, "share_after": m / 9}
+                      for s, n, m in (("add", 4, 7), ("plan", 2, 2))],
         "splits": [{"split_name": name, "version": 1, "kind": kind, "table_name": table, "row_ids": ["p1"],
                     "n_rows": n, "filter": "", "created_at": now}
                    for name, kind, table, n in [("warmup", "sft", "sft_examples", 3),

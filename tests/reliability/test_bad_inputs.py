@@ -132,9 +132,22 @@ CONFIG_CASES = [  # (YAML body after lake/backend, error, exit code, culprit)
 ]
 
 
-@pytest.mark.parametrize("body,error,code,culprit", CONFIG_CASES, ids=[
+GCD2 = "sources: [{type: reasoning_gym, task: gcd, count: 2}, {type: reasoning_gym, task: chain_sum, count: 2}]\n"
+METHOD_CASES = [  # a method switched on without its inputs: refused before any sampling
+    ("mix: {dmt: {enabled: true}}\n" + GCD2, ConfigError, 2, "mix.dmt: enabled needs specialist_tasks"),
+    ("mix: {dmt: {enabled: true, specialist_tasks: [gdc]}}\n" + GCD2, ConfigError, 2,
+     "mix.dmt.specialist_tasks: gdc is no task or source"),
+    ("mix: {dmt: {enabled: true, specialist_tasks: [gcd, chain_sum]}}\n" + GCD2, ConfigError, 2,
+     "stage 2 (general data) would be empty"),
+    ("judge: {model: no-such-judge}\n" + GCD2, ModelError, 6, "judge.model: unknown model 'no-such-judge'"),
+    ("judge: {backend: transformers}\n" + GCD2, ConfigError, 2, "also set judge.model"),
+]
+
+
+@pytest.mark.parametrize("body,error,code,culprit", CONFIG_CASES + METHOD_CASES, ids=[
     "unknown-top-key", "unknown-source-key", "wrong-type", "out-of-range", "unknown-task", "invalid-yaml",
-    "missing-model-path", "missing-model-name"])
+    "missing-model-path", "missing-model-name", "dmt-without-specialists", "dmt-unknown-specialist",
+    "dmt-without-general-data", "judge-model-missing", "judge-engine-without-model"])
 def test_bad_config_fails_before_any_write(body, error, code, culprit, lake, tmp_path, capsys):
     config = write_config(tmp_path, lake, body)
     expect_failure(["run", config], error, code, culprit, lake, capsys)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from schemas.errors import SplitError
 from schemas.lake import Lake
-from schemas.split_registry import list_splits, read_split, register_split
+from schemas.split_registry import list_splits, read_split, register_split, register_splits, split_stages
 
 _example_ids = itertools.count()
 
@@ -74,3 +74,34 @@ def test_unknown_kind_and_empty_split_are_split_errors(lake):
     register_split(lake, "ghost", "rl", ["missing-id"], run_id="r1")
     with pytest.raises(SplitError, match="split 'ghost' version .* is empty"):
         read_split(lake, "ghost")
+
+
+def test_an_rl_split_carries_the_replay_stages_of_its_own_run(lake):
+    """replay_stages come from the split's curate run's curriculum_schedule (retrospective rows), as of its snapshot."""
+    schedule = [{"stage": 1, "prompt_id": "p1", "home_stage": 1, "retrospective": False, "pass_rate": 0.2},
+                {"stage": 2, "prompt_id": "p1", "home_stage": 1, "retrospective": True, "pass_rate": 0.2},
+                {"stage": 3, "prompt_id": "p1", "home_stage": 1, "retrospective": True, "pass_rate": 0.2},
+                {"stage": 2, "prompt_id": "p2", "home_stage": 2, "retrospective": False, "pass_rate": 0.5}]
+    lake.commit({"rl_prompts": [_rl_prompt("p1", "1?"), _rl_prompt("p2", "2?")], "curriculum_schedule": schedule},
+                run_id="r1")
+    register_split(lake, "rl", "rl", ["p1", "p2"], run_id="r1")
+    def replays():
+        return {r["prompt_id"]: r["replay_stages"] for r in read_split(lake, "rl").rows.to_pylist()}
+
+    assert replays() == {"p1": [2, 3], "p2": []}
+    lake.commit({"curriculum_schedule": [{**schedule[1], "stage": 4}]}, run_id="other")  # another run's schedule
+    register_split(lake, "rl", "rl", ["p1", "p2"], run_id="r1")
+    assert replays() == {"p1": [2, 3], "p2": []}
+
+
+def test_a_dmt_mix_trains_its_two_stages_when_they_are_newest(lake):
+    lake.commit({"rl_prompts": [_rl_prompt("p1", "1?")]})
+    assert split_stages(lake, "sft") == ["sft"]  # nothing registered: the name itself (read_split names the error)
+    old = register_split(lake, "sft", "rl", ["p1"], run_id="r1")
+    assert split_stages(lake, "sft") == ["sft"]
+    lake.commit({"rl_prompts": [_rl_prompt("p2", "2?")]})
+    new = register_splits(lake, {"sft_stage1": ("rl", ["p1"]), "sft_stage2": ("rl", ["p2"])}, run_id="r2")
+    assert split_stages(lake, "sft") == ["sft_stage1", "sft_stage2"]
+    assert split_stages(lake, "sft", new) == ["sft_stage1", "sft_stage2"] and split_stages(lake, "sft", old) == ["sft"]
+    register_split(lake, "sft", "rl", ["p2"], run_id="r3")  # a newer plain split wins again
+    assert split_stages(lake, "sft") == ["sft"]

@@ -64,3 +64,49 @@ def test_length_reward_prefers_the_shorter_correct_answer(digit_tokenizer):
     advantages = updates[0][0].extra["advantages"]
     assert advantages[0] > 0 > advantages[1]
     assert torch.isclose(advantages.sum(), torch.tensor(0.0), atol=1e-5)
+
+
+def staged_rows():
+    """Stage 1: four easy prompts (0.9) and two hard ones (0.05); stage 2: four prompts. The curated
+    schedule replays two stage-1 prompts in stage 2 (whichever it drew: the count is what matters)."""
+    rows = rl_rows(10, answer="7", verifier="exact")
+    rates = [0.9] * 4 + [0.05] * 2 + [0.5] * 4
+    for i, row in enumerate(rows):
+        row.update(curriculum_stage=1 if i < 6 else 2, pass_rate=rates[i], replay_stages=[2] if i in (0, 4) else [])
+    return rows
+
+
+def epoch_prompts(grpo, epoch=0) -> list[int]:
+    """The prompt index of every slot of an epoch, resolved without rollouts."""
+    return [grpo.prompt_index(slot) for slot in grpo.order(epoch)]
+
+
+def test_retrospective_sampling_replays_hard_prompts_in_later_stages(digit_tokenizer):
+    """On: stage 2 trains its 4 prompts plus 2 replays of stage 1, drawn by difficulty (1/pass rate:
+    20 for the hard ones vs 1.1), so the two hard prompts come back far more often than uniform (2/6).
+    Off: every prompt once, stage by stage."""
+    rows = staged_rows()
+    off = recipe(digit_tokenizer, rows, [], retrospective=False)
+    assert off.n_examples == 10 and sorted(off.order(0)) == list(range(10))
+    hard_replays = 0
+    for seed in range(20):
+        on = recipe(digit_tokenizer, rows, [], retrospective=True, seed=seed)
+        prompts = epoch_prompts(on)
+        assert (on.n_examples, on.n_rows) == (12, 10) and sorted(prompts[:6]) == list(range(6))  # stage 1 first
+        stage2 = prompts[6:]
+        replays = [i for i in stage2 if i < 6]
+        assert len(replays) == 2 and sorted(i for i in stage2 if i >= 6) == [6, 7, 8, 9]
+        hard_replays += sum(i in (4, 5) for i in replays)
+    assert hard_replays > 0.75 * 40  # uniform would give a third
+
+
+def test_replays_follow_the_pass_rates_the_rollouts_measure(digit_tokenizer):
+    """Prompts that stayed hard come back; a prompt the policy now always solves does not. Stage 1's
+    rollouts: prompt 0 (easy at curation) fails every time, hard prompt 4 is solved, the rest solved
+    except hard prompt 5 (half): stage 2 must replay 0 and 5, never 4."""
+    rows = staged_rows()
+    grpo = recipe(digit_tokenizer, rows, ["3", "3"] + ["7", "7"] * 4 + ["7", "3"], retrospective=True)
+    by_prompt = sorted(grpo.order(0)[:6], key=grpo.prompt_index)  # the scripted texts follow prompts 0..5
+    grpo.prepare(tiny_llama(digit_tokenizer), [by_prompt])
+    stage2 = [grpo.prompt_index(slot) for slot in grpo.order(0)[6:]]
+    assert sorted(i for i in stage2 if i < 6) == [0, 5]

@@ -125,3 +125,56 @@ def test_via_prefect_forwards_the_same_options_to_the_worker(tmp_path):
     worker = parse_train_args(train_argv("dpo", "pref", 2, "lake", forwarded_args(args)))
     assert config_values(worker) == config_values(args)
     assert (worker.config, worker.overrides) == (str((tmp_path / "c.yaml").resolve()), args.overrides)
+
+
+def dmt_splits(lake, stage2_ids=None):
+    """A DMT mix as the curate flow registers it: sft_stage1 (specialist) and sft_stage2 (general + replay)."""
+    from schemas.split_registry import register_splits
+
+    rows = digit_sft_rows(8)
+    lake.commit({"sft_examples": rows}, run_id="curate")
+    ids = [r["example_id"] for r in rows]
+    return register_splits(lake, {"sft_stage1": ("sft", ids[:4]),
+                                  "sft_stage2": ("sft", stage2_ids if stage2_ids is not None else ids[4:] + ids[:1])},
+                           run_id="curate")
+
+
+def test_a_dmt_split_trains_stage_1_then_stage_2_from_its_checkpoint(lake, digit_model_dir, tmp_path, capsys):
+    """On (a DMT mix): two recorded runs, stage 2 starting from stage 1's checkpoint. Off (a plain
+    split, the fixture's `sft`): one run from the base model."""
+    version = dmt_splits(lake)
+    assert train_cli("sft", lake, digit_model_dir, tmp_path / "out", "--split", "sft", "--max-steps", "2",
+                     "--parent", "p0") == 0, capsys.readouterr().err
+    runs = {r["run_id"]: r for r in lake.query("SELECT * FROM runs WHERE kind = 'train'").to_pylist()}
+    assert len(runs) == 2
+    first = next(json.loads(r["config"]) for rid, r in runs.items() if rid.endswith("-stage1"))
+    second = next(json.loads(r["config"]) for rid, r in runs.items() if not rid.endswith("-stage1"))
+    assert (first["split"], first["split_version"], first["dmt_stage"]) == ("sft_stage1", version, 1)
+    assert first["model"] == str(digit_model_dir) and first["checkpoint"] == str((tmp_path / "out-stage1").resolve())
+    assert (second["split"], second["split_version"], second["dmt_stage"]) == ("sft_stage2", version, 2)
+    assert second["model"] == first["checkpoint"] and second["previous_stage_run_id"] == first["run_id"]
+    assert second["checkpoint"] == str((tmp_path / "out").resolve())
+    assert {r["parent_run_id"] for r in runs.values()} == {"p0"}
+    assert "sft_stage1" in capsys.readouterr().out
+
+
+def test_a_dmt_split_with_a_bad_stage_2_trains_nothing(lake, digit_model_dir, tmp_path, capsys):
+    dmt_splits(lake, stage2_ids=["no-such-example"])
+    before = lake.latest_version()
+    assert train_cli("sft", lake, digit_model_dir, tmp_path / "out", "--split", "sft", "--max-steps", "1") == 5
+    assert "split 'sft_stage2'" in capsys.readouterr().err
+    assert lake.latest_version() == before and not (tmp_path / "out-stage1").exists()
+
+
+def test_exported_dmt_stages_train_in_order(lake, digit_model_dir, tmp_path, capsys):
+    from flows.export import export_split
+
+    dmt_splits(lake)
+    for name in ("sft_stage1", "sft_stage2"):
+        export_split(lake, name, tmp_path / "data")
+    assert main(["train", "sft", "--data", str(tmp_path / "data"), "--model", str(digit_model_dir), "--out",
+                 str(tmp_path / "out"), "--max-steps", "1", "--set", "progress=false", "--lake",
+                 str(tmp_path / "nolake")]) == 0, capsys.readouterr().err
+    assert (tmp_path / "out-stage1" / "model.safetensors").exists() and (tmp_path / "out" / "lineage.json").exists()
+    lineage = json.loads((tmp_path / "out" / "lineage.json").read_text())
+    assert lineage["split"] == "sft_stage2" and lineage["model"] == str((tmp_path / "out-stage1").resolve())
