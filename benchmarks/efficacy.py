@@ -33,11 +33,13 @@ from benchmarks import efficacy_data as data  # noqa: E402
 from benchmarks.efficacy_config import EfficacyConfig, load_efficacy_config  # noqa: E402
 from benchmarks.efficacy_plan import Arm, arms_for, fingerprint  # noqa: E402
 
-BASE_MODEL = "smollm2-135m-instruct"
-
-
 def log(message: str) -> None:
     print(f"[efficacy {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def mode(cfg: EfficacyConfig) -> str:
+    """"smoke" (fake-policy curation, tiny random model: the numbers mean nothing) or "full"."""
+    return "smoke" if cfg.smoke else "full"
 
 
 def machine() -> dict:
@@ -81,19 +83,21 @@ class Context:
     count: object = None
     label_count: object = None
     facts: dict = field(default_factory=dict)
+    base_model: str = ""  # cfg.model, or in a smoke run a tiny random model in work_dir
 
 
 def setup(ctx: Context) -> dict:
     """Curate once (a lake per curate config), read splits and pool, count tokens; the curate facts."""
     cfg, calls = ctx.cfg, ctx.calls
-    lake_dir = ctx.work / f"lake-{fingerprint([cfg.curate.model_dump(mode='json')])}"
+    lake_dir = ctx.work / f"lake-{fingerprint([cfg.curate.model_dump(mode='json'), cfg.smoke])}"
     log(f"curating into {lake_dir}")
     (ctx.curate_cfg, ctx.lake, _), wall, cpu, load = measured(lambda: calls.curate(
-        cfg.curate.config, cfg.curate.prompts_per_task, cfg.curate.overrides, lake_dir))
+        cfg.curate.config, cfg.curate.prompts_per_task, cfg.curate.overrides, lake_dir, smoke=cfg.smoke))
+    ctx.base_model = calls.tiny_model(ctx.work / "tiny-model") if cfg.smoke else cfg.model
     names = ctx.curate_cfg.splits
     ctx.splits = {"sft": calls.split_rows(ctx.lake, "sft", names.sft), "rl": calls.split_rows(ctx.lake, "rl", names.rl)}
     ctx.pool = calls.prompt_pool(ctx.lake, ctx.curate_cfg.prompt_format)
-    ctx.count, ctx.label_count = calls.sft_token_counters(cfg.sft)
+    ctx.count, ctx.label_count = calls.sft_token_counters(cfg.sft, ctx.base_model)
     ctx.eval_prompts = calls.eval_prompts(cfg.tasks, cfg.eval.prompts_per_task)
     eval_texts = set(ctx.eval_prompts.column("prompt").to_pylist())
     ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "pool_prompts": len(ctx.pool),
@@ -160,6 +164,8 @@ def resolve(ctx: Context, arm: Arm, seed: int) -> list[dict]:
     specs = []
     for stage in arm.stages:
         rows = stage_rows(ctx, arm, stage.data, seed)
+        if "rows" in rows and not rows["rows"]:
+            continue  # e.g. a budget share too small for one SFT row: the arm is its GRPO stage alone
         identity = rows.get("split") or sorted(r["prompt_id"] + r.get("origin", "") for r in rows["rows"])
         specs.append({"trainer": stage.trainer, "data": stage.data, "options": stage_options(ctx, arm, stage.trainer),
                       "identity": identity, "rows": rows})
@@ -172,7 +178,7 @@ def hashed(specs: list[dict], seed: int) -> str:
 
 def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[str, list[dict]]:
     """Train the stages in order from the base model, reusing a finished prefix; (model dir, stage records)."""
-    start, records = BASE_MODEL, []
+    start, records = ctx.base_model, []
     for index, spec in enumerate(specs):
         out = ctx.work / "ckpt" / hashed(specs[:index + 1], seed)
         record = {"trainer": spec["trainer"], "data": spec["data"], "data_facts": spec["rows"]["facts"]}
@@ -200,7 +206,7 @@ def evaluate(ctx: Context, model: str, seed: int) -> dict:
     """Held-out accuracy of `model`, with its wall and CPU seconds."""
     e = ctx.cfg.eval
     result, wall, cpu, load = measured(lambda: ctx.calls.evaluate(
-        model, ctx.eval_prompts, ctx.curate_cfg.prompt_format, temperature=e.temperature,
+        model, ctx.eval_prompts, ctx.curate_cfg.prompt_format, backend=e.backend, temperature=e.temperature,
         max_tokens=e.max_tokens, seed=seed, backend_options=e.backend_options))
     return {**result, "wall_s": wall, "cpu_s": cpu, "load_end": load}
 
@@ -230,13 +236,14 @@ def run_arm(ctx: Context, arm: Arm, seed: int, done: dict[str, dict]) -> dict:
             return previous
         result = {**previous, "arm": arm.name, "seed": seed, "same_run_as": f"{previous['arm']}.seed{previous['seed']}"}
     else:
-        model, stages = train_chain(ctx, arm, specs, seed) if specs else (BASE_MODEL, [])
+        model, stages = train_chain(ctx, arm, specs, seed) if specs else (ctx.base_model, [])
         log(f"seed {seed} {arm.name}: evaluating")
-        result = {"arm": arm.name, "label": arm.label, "seed": seed, "profile": ctx.cfg.profile,
+        result = {"arm": arm.name, "label": arm.label, "seed": seed, "profile": ctx.cfg.profile, "mode": mode(ctx.cfg),
                   "fingerprint": key, "share": arm.share, "stages": stages, "eval": evaluate(ctx, model, seed),
                   "machine": machine(), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(result, indent=1, sort_keys=True) + "\n"
+    path.write_text(text.replace(f"{ROOT}/", ""), encoding="utf-8")  # paths relative to the repository
     done[key] = result
     return result
 
@@ -260,7 +267,7 @@ def write_experiment(ctx: Context, started: float, state: str, note: str | None)
     path = ctx.results / "experiment.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     total, per_step = budget_total(ctx.cfg)
-    doc = {"config": ctx.cfg.model_dump(mode="json", exclude={"profiles"}), "curate": ctx.facts,
+    doc = {"mode": mode(ctx.cfg), "config": ctx.cfg.model_dump(mode="json", exclude={"profiles"}), "curate": ctx.facts,
            "budget": {"total_examples": total, "grpo_prompts_per_step": per_step}, "machine": machine(),
            "status": state, "wall_s": round(time.perf_counter() - started, 1) + old.get("wall_s_before", 0),
            "wall_s_before": old.get("wall_s", 0) if state == "running" else old.get("wall_s_before", 0),
@@ -281,7 +288,8 @@ def run(cfg: EfficacyConfig, calls, *, note: str | None = None, fresh: bool = Fa
     ctx, started = Context(cfg, calls, work, results), time.perf_counter()
     setup(ctx)
     write_experiment(ctx, started, "running", note)
-    done, plan = finished(ctx), [(arm, seed) for seed in cfg.seeds for arm in arms_for(cfg.budget.sft_shares)]
+    # arm by arm, every seed of an arm before the next: an interrupted run leaves whole questions answered
+    done, plan = finished(ctx), [(arm, seed) for arm in arms_for(cfg.budget.sft_shares) for seed in cfg.seeds]
     out = []
     for index, (arm, seed) in enumerate(plan):
         out.append(run_arm(ctx, arm, seed, done))

@@ -5,6 +5,7 @@ evaluate held out (flows.heldout.evaluate on a vLLM engine, one at a time). A li
 lands here only.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -21,21 +22,60 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 TRAIN_POOL = "split_guard = 'train' AND source LIKE 'reasoning_gym:%'"
 
 
-def curate(config: Path, prompts_per_task: int, overrides: dict, lake_dir: Path):
-    """Run the curate flow once into `lake_dir` (skipped when its catalog exists); (config, Lake, s)."""
+def curate(config: Path, prompts_per_task: int, overrides: dict, lake_dir: Path, *, smoke: bool = False):
+    """Run the curate flow once into `lake_dir` (skipped when its catalog exists); (config, Lake, s).
+    `smoke`: on the tests' deterministic fake policy instead of a model (seconds, not minutes)."""
     from flows.config import load_config
     from flows.curate import run_curation
     from schemas.lake import Lake
 
-    items = [f"{k}={json.dumps(v)}" for k, v in overrides.items()] + [f"lake={lake_dir}"]
+    extra = {"backend": "openai", "model": "fake-policy", "backend_options": {}} if smoke else {}
+    items = [f"{k}={json.dumps(v)}" for k, v in {**overrides, **extra}.items()] + [f"lake={lake_dir}"]
     curate_cfg = load_config(ROOT / config, items)
     for source in curate_cfg.sources:
         if source.type == "reasoning_gym":
             source.count = prompts_per_task
     started = time.perf_counter()
     if not (lake_dir / "catalog.ducklake").exists():
-        run_curation(curate_cfg)
+        with fake_policy(curate_cfg) if smoke else contextlib.nullcontext():
+            run_curation(curate_cfg)
     return curate_cfg, Lake(lake_dir), time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def fake_policy(curate_cfg):
+    """Every backend the curate flow loads is the tests' fake policy (benchmarks/methods_measure.py)."""
+    import curation.backends
+    from benchmarks.methods_measure import quick_policy
+    from flows.sources import load_prompts
+
+    answers = {p["prompt"]: p["answer"] for p in load_prompts(curate_cfg.sources).to_pylist()}
+    policy, original = quick_policy(answers), curation.backends.load_backend
+    curation.backends.load_backend = lambda *args, **kwargs: policy
+    try:
+        yield policy
+    finally:
+        curation.backends.load_backend = original
+
+
+def tiny_model(dest: Path) -> str:
+    """A 2-layer random Llama over the bundled model's tokenizer, saved once at `dest` (smoke runs)."""
+    if not (dest / "config.json").exists():
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        from curation.models import resolve_model
+        from trainers.run import load_tokenizer
+
+        tokenizer = load_tokenizer(resolve_model("smollm2-135m-instruct"))
+        config = LlamaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+                             hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True)
+        torch.manual_seed(0)
+        LlamaForCausalLM(config).save_pretrained(dest, safe_serialization=True)
+        tokenizer.save_pretrained(dest)
+    return str(dest)
 
 
 def split_rows(lake, kind: str, wanted: str) -> tuple[str, list[dict]]:
@@ -65,15 +105,15 @@ def conversation_of(prompt_format):
     return lambda text: conversation(text, prompt_format)
 
 
-def sft_token_counters(sft_options: dict):
-    """(tokens per row, label tokens per row) as the SFT trainer encodes rows with these options."""
+def sft_token_counters(sft_options: dict, model: str):
+    """(tokens per row, label tokens per row) as the SFT trainer encodes rows of `model` with these options."""
     from trainers.collate import IGNORE
     from trainers.config import load_config
     from trainers.run import load_tokenizer
     from trainers.sft import encode_rows
     from curation.models import resolve_model
 
-    cfg = load_config("sft", None, {**sft_options, "progress": False})
+    cfg = load_config("sft", None, {**sft_options, "model": model, "progress": False})
     tokenizer = load_tokenizer(resolve_model(cfg.model))
 
     def tokens(rows: list[dict]) -> list[int]:
@@ -145,19 +185,19 @@ def eval_prompts(tasks: list[str], per_task: int) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def evaluate(model: str, prompts: pa.Table, prompt_format, *, temperature: float, max_tokens: int,
+def evaluate(model: str, prompts: pa.Table, prompt_format, *, backend: str, temperature: float, max_tokens: int,
              seed: int, backend_options: dict) -> dict:
-    """Held-out accuracy of `model` (one vLLM engine, closed after): overall, per task, per prompt."""
+    """Held-out accuracy of `model` on one engine (closed after): overall and per task."""
     from curation.backends import Sampling, load_backend
     from flows.heldout import evaluate as score_held_out
 
     started = time.perf_counter()
-    backend = load_backend("vllm", model, seed=seed, options=backend_options)
+    engine = load_backend(backend, model, seed=seed, options=backend_options)
     try:
         sampling = Sampling(k=1, temperature=temperature, max_tokens=max_tokens, seed=seed)
-        score = score_held_out(backend, prompts, prompt_format, sampling)
+        score = score_held_out(engine, prompts, prompt_format, sampling)
     finally:
-        backend.close()
+        engine.close()
     return {"accuracy": score.accuracy, "n": score.n, "correct": score.n_correct,
             "per_task": {task: list(counts) for task, counts in sorted(score.per_task.items())},
             "mean_tokens": round(score.mean_tokens, 2), "seconds": round(time.perf_counter() - started, 1)}

@@ -3,6 +3,7 @@ quiet cores) and named profiles merged over it (`quick`: a smoke run; `gpu`: the
 lent accelerator), then dotted `--set` overrides. The trainer sections are trainer options."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -17,6 +18,7 @@ class CurateSizes(StrictModel):
 
 
 class EvalSizes(StrictModel):
+    backend: Literal["vllm", "transformers"] = Field("vllm", description="engine of the held-out eval")
     prompts_per_task: int = Field(50, ge=1, le=50, description="first N of each data/eval/<task>.jsonl")
     temperature: float = Field(0.0, ge=0, description="0 = greedy: one eval of the base model serves every seed")
     max_tokens: int = Field(160, ge=1, description="longest answer")
@@ -29,18 +31,13 @@ class BudgetSizes(StrictModel):
                                        "grpo.max_steps x batch_size x grad_accum (share 0 = grpo_base)")
 
 
-class StepsExploration(StrictModel):
-    """benchmarks/efficacy_grpo_steps.py: held-out accuracy after N GRPO steps from the base model."""
-
-    seed: int = 0
-    learning_rates: list[float] = Field([1.0e-5], min_length=1)
-    checkpoints: list[int] = Field([10, 20, 50, 100], min_length=1, description="steps evaluated")
-
-
 class EfficacyConfig(StrictModel):
     """Sizes of the efficacy experiment; `sft` and `grpo` are trainers/config.py options."""
 
     profile: str = "cpu"
+    model: str = Field("smollm2-135m-instruct", description="base model of every arm (bundled name or path)")
+    smoke: bool = Field(False, description="curate on the tests' fake policy, train a tiny random model: "
+                                           "checks the path end to end, the numbers mean nothing")
     work_dir: Path = Path("runs/efficacy")
     results_dir: Path = Field(Path("docs/efficacy/cpu"), description="per-seed JSON results (committed)")
     seeds: list[int] = Field([0, 1, 2], min_length=1)
@@ -51,7 +48,6 @@ class EfficacyConfig(StrictModel):
     sft: dict = Field(default_factory=dict)
     grpo: dict = Field(default_factory=dict)
     budget: BudgetSizes = Field(default_factory=BudgetSizes)
-    grpo_steps: StepsExploration = Field(default_factory=StepsExploration)
     profiles: dict[str, dict] = Field(default_factory=dict, description="named overrides (--profile)")
 
 
@@ -68,8 +64,8 @@ def load_efficacy_config(path: Path, profile: str | None = None, overrides: list
 
 
 def merge(base: dict, extra: dict) -> dict:
-    """`extra` over `base`, mappings merged key by key."""
+    """`extra` over `base`, mappings merged key by key; an empty mapping replaces (clears) its key."""
     out = dict(base)
     for key, value in extra.items():
-        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) else value
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) and value else value
     return out
