@@ -84,6 +84,7 @@ class Context:
     label_count: object = None
     facts: dict = field(default_factory=dict)
     base_model: str = ""  # cfg.model, or in a smoke run a tiny random model in work_dir
+    wall_before: float = 0.0  # wall seconds of earlier invocations that this one resumes
 
 
 def setup(ctx: Context) -> dict:
@@ -263,16 +264,16 @@ def prune_checkpoints(ctx: Context, pending: list[tuple[Arm, int]]) -> None:
 
 
 def write_experiment(ctx: Context, started: float, state: str, note: str | None) -> Path:
-    """results_dir/experiment.json: the config as run, curate facts, machine, wall time, status."""
+    """results_dir/experiment.json: the config as run, curate facts, machine, wall time, status.
+    Wall time adds up over resumed invocations (`wall_s_before`: what earlier ones took)."""
     path = ctx.results / "experiment.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     total, per_step = budget_total(ctx.cfg)
     doc = {"mode": mode(ctx.cfg), "config": ctx.cfg.model_dump(mode="json", exclude={"profiles"}), "curate": ctx.facts,
            "budget": {"total_examples": total, "grpo_prompts_per_step": per_step}, "machine": machine(),
-           "status": state, "wall_s": round(time.perf_counter() - started, 1) + old.get("wall_s_before", 0),
-           "wall_s_before": old.get("wall_s", 0) if state == "running" else old.get("wall_s_before", 0),
-           "load_now": [round(x, 1) for x in os.getloadavg()], "note": note or old.get("note"),
-           "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+           "status": state, "wall_s": round(ctx.wall_before + time.perf_counter() - started, 1),
+           "wall_s_before": ctx.wall_before, "load_now": [round(x, 1) for x in os.getloadavg()],
+           "note": note or old.get("note"), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     ctx.results.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path
@@ -286,6 +287,8 @@ def run(cfg: EfficacyConfig, calls, *, note: str | None = None, fresh: bool = Fa
         shutil.rmtree(results / "runs", ignore_errors=True)
         shutil.rmtree(work / "ckpt", ignore_errors=True)
     ctx, started = Context(cfg, calls, work, results), time.perf_counter()
+    earlier = results / "experiment.json"
+    ctx.wall_before = json.loads(earlier.read_text())["wall_s"] if earlier.exists() and not fresh else 0.0
     setup(ctx)
     write_experiment(ctx, started, "running", note)
     # arm by arm, every seed of an arm before the next: an interrupted run leaves whole questions answered

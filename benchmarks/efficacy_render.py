@@ -55,7 +55,7 @@ def curate_lines(facts: dict) -> list[str]:
 def arms_table(summary: dict) -> list[str]:
     tasks = next((sorted(a["summary"]["per_task"]) for a in summary["arms"] if a["summary"]), [])
     lines = ["| arm | stages | seeds done | accuracy % (95% CI over seeds) | Wilson 95% (pooled) | per seed % | "
-             "GRPO+SFT steps | tokens trained | answer tokens | " + " | ".join(f"{t} %" for t in tasks) + " |",
+             "optimizer steps per seed | SFT tokens trained | answer tokens | " + " | ".join(f"{t} %" for t in tasks) + " |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(tasks)]
     for arm in summary["arms"]:
         s = arm["summary"]

@@ -83,13 +83,6 @@ def compare(comparison, accuracy: dict[str, dict]) -> dict:
             "diffs": diffs, "verdict": verdict}
 
 
-def grpo_moves_base(summary: dict) -> dict | None:
-    """The 'GRPO moves the base model' comparison, with the GRPO steps it ran (the stated number)."""
-    found = next((c for c in summary["comparisons"] if (c["treatment"], c["baseline"]) == ("grpo_base", "base")), None)
-    config = summary["experiment"]["config"]
-    return None if found is None else {**found, "grpo_steps": config["grpo"].get("max_steps")}
-
-
 def publish(cfg=None, *, root: Path = RESULTS_ROOT, results_md: Path | None = None, readme: Path | None = None) -> None:
     """Re-render docs/results.md and the README's efficacy block from every results directory."""
     from benchmarks.efficacy_render import render_results, replace_block, render_readme_block
