@@ -294,12 +294,23 @@ def run(cfg: EfficacyConfig, calls, *, note: str | None = None, fresh: bool = Fa
     # arm by arm, every seed of an arm before the next: an interrupted run leaves whole questions answered
     done, plan = finished(ctx), [(arm, seed) for arm in arms_for(cfg.budget.sft_shares) for seed in cfg.seeds]
     out = []
-    for index, (arm, seed) in enumerate(plan):
-        out.append(run_arm(ctx, arm, seed, done))
-        prune_checkpoints(ctx, plan[index + 1:])
-        write_experiment(ctx, started, "running", note)
+    try:
+        for index, (arm, seed) in enumerate(plan):
+            out.append(run_arm(ctx, arm, seed, done))
+            prune_checkpoints(ctx, plan[index + 1:])
+            write_experiment(ctx, started, "running", note)
+    except BaseException:  # Ctrl-C, SIGTERM (see main) or a failure: the files say the run stopped
+        write_experiment(ctx, started, "interrupted", note)
+        raise
     write_experiment(ctx, started, "finished", note)
     return out
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so an interrupted run still records its status."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-report", action="store_true", help="do not render the report afterwards")
     args = parser.parse_args(argv)
     cfg = load_efficacy_config(args.config, args.profile, args.set)
+    exit_on_sigterm()
     from benchmarks import efficacy_calls
 
     results = run(cfg, efficacy_calls, note=args.note, fresh=args.fresh)

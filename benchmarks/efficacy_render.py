@@ -20,16 +20,21 @@ def interval(mean: float, half: float | None) -> str:
     return f"{pct(mean)}" + ("" if half is None else f" ± {pct(half)}")
 
 
+def status(summary: dict) -> str:
+    """complete, or how many arm-seed results are still pending (never filled in)."""
+    pending = sum(len(a["pending"]) for a in summary["arms"])
+    return "complete" if not pending else f"incomplete, {pending} arm-seed result(s) pending"
+
+
 def heading(summary: dict) -> list[str]:
     """Title of one profile, what ran, and whether it is complete."""
     exp, config = summary["experiment"], summary["experiment"]["config"]
-    pending = sum(len(a["pending"]) for a in summary["arms"])
     machine = exp["machine"]
     where = f"{machine['platform']}, {machine['cpus']} CPU cores, " + (f"GPU {machine['gpu']}" if machine["gpu"] else "no GPU")
     lines = [f"## Profile `{summary['name']}` (mode: {exp['mode']})", ""]
     if exp["mode"] == "smoke":
         lines += [SMOKE_WARNING, ""]
-    lines += [f"Status: {exp['status']}, updated {exp['updated']}; {pending} arm-seed result(s) pending. "
+    lines += [f"Status: {status(summary)}, last recorded state `{exp['status']}` at {exp['updated']}. "
               f"Machine: {where}; load average at the last update {exp['load_now']}. "
               f"Wall time so far: {exp['wall_s']:.0f} s." + (f" Note: {exp['note']}" if exp.get("note") else ""), "",
               f"- Base model `{config['model']}`; seeds {config['seeds']}; curate `{config['curate']['config']}` "
@@ -124,7 +129,7 @@ def render_readme_block(summaries: list[dict]) -> str:
     summary = summaries[0]
     exp = summary["experiment"]
     lines = [BEGIN, f"Efficacy (`make efficacy` → [docs/results.md](docs/results.md)), profile "
-             f"`{summary['name']}`, mode **{exp['mode']}**, status {exp['status']}, seeds {exp['config']['seeds']}, "
+             f"`{summary['name']}`, mode **{exp['mode']}**, {status(summary)}, seeds {exp['config']['seeds']}, "
              f"GRPO {exp['config']['grpo'].get('max_steps')} steps:", ""]
     if exp["mode"] == "smoke":
         lines += [SMOKE_WARNING, ""]
