@@ -173,15 +173,17 @@ def resolve(ctx: Context, arm: Arm, seed: int) -> list[dict]:
     return specs
 
 
-def hashed(specs: list[dict], seed: int) -> str:
-    return fingerprint([{k: s[k] for k in ("trainer", "options", "identity")} for s in specs] + [seed])
+def hashed(ctx: Context, specs: list[dict], seed: int | None) -> str:
+    """Identity of a trained chain: base model, each stage's trainer, options and data, the seed."""
+    return fingerprint([ctx.base_model] + [{k: s[k] for k in ("trainer", "options", "identity")} for s in specs]
+                       + [seed])
 
 
 def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[str, list[dict]]:
     """Train the stages in order from the base model, reusing a finished prefix; (model dir, stage records)."""
     start, records = ctx.base_model, []
     for index, spec in enumerate(specs):
-        out = ctx.work / "ckpt" / hashed(specs[:index + 1], seed)
+        out = ctx.work / "ckpt" / hashed(ctx, specs[:index + 1], seed)
         record = {"trainer": spec["trainer"], "data": spec["data"], "data_facts": spec["rows"]["facts"]}
         done = out / "efficacy_stage.json"
         if done.exists():
@@ -229,7 +231,7 @@ def run_arm(ctx: Context, arm: Arm, seed: int, done: dict[str, dict]) -> dict:
     """Train (or reuse) and evaluate one arm for one seed; write and return its result."""
     specs = resolve(ctx, arm, seed)
     greedy_base = not specs and ctx.cfg.eval.temperature == 0  # one eval of the base serves all seeds
-    key = hashed(specs, None if greedy_base else seed)
+    key = fingerprint([hashed(ctx, specs, None if greedy_base else seed), ctx.cfg.eval.model_dump(mode='json')])
     path = result_path(ctx, arm.name, seed)
     if key in done:
         previous = done[key]
@@ -256,7 +258,7 @@ def prune_checkpoints(ctx: Context, pending: list[tuple[Arm, int]]) -> None:
     needed = set()
     for arm, seed in pending:
         specs = resolve(ctx, arm, seed)
-        needed |= {hashed(specs[:i], seed) for i in range(1, len(specs))}
+        needed |= {hashed(ctx, specs[:i], seed) for i in range(1, len(specs))}
     for path in (ctx.work / "ckpt").glob("*"):
         if path.is_dir() and path.name not in needed:
             shutil.rmtree(path, ignore_errors=True)
