@@ -6,7 +6,7 @@ seed, evaluates each on the bundled held-out sets, and writes one JSON per arm a
 configs) to `results_dir` (docs/efficacy/cpu by default); a finished file is not run again.
 benchmarks/efficacy_report.py renders docs/results.md and the README figures from those files.
 
-    python benchmarks/efficacy.py [--profile quick|gpu] [--set grpo.max_steps=40] [--note TEXT]
+    python benchmarks/efficacy.py [--quick | --profile gpu] [--set grpo.max_steps=40] [--note TEXT] [--fresh]
 """
 
 import argparse

@@ -1,8 +1,8 @@
 """Every call `make efficacy` makes into warmstart's library, in one place: curate
 (flows.curate.run_curation), read the splits and the prompt pool, count tokens as the SFT trainer
 renders them, train (flows.training.train_and_record, recorded in the experiment's lake) and
-evaluate held out (flows.heldout.evaluate on a vLLM engine, one at a time). A library API change
-lands here only.
+evaluate held out (flows.heldout.evaluate, one engine at a time); and the smoke run's fake policy
+and tiny model. A library API change lands here only.
 """
 
 import contextlib
