@@ -223,7 +223,8 @@ def finished(ctx: Context) -> dict[str, dict]:
     found = {}
     for path in sorted((ctx.results / "runs").glob("*.json")):
         result = json.loads(path.read_text())
-        found.setdefault(result["fingerprint"], result)
+        if "same_run_as" not in result:  # a copy names the run it copies
+            found.setdefault(result["fingerprint"], result)
     return found
 
 
@@ -237,7 +238,8 @@ def run_arm(ctx: Context, arm: Arm, seed: int, done: dict[str, dict]) -> dict:
         previous = done[key]
         if previous["arm"] == arm.name and previous["seed"] == seed:
             return previous
-        result = {**previous, "arm": arm.name, "seed": seed, "same_run_as": f"{previous['arm']}.seed{previous['seed']}"}
+        result = {**previous, "arm": arm.name, "label": arm.label, "share": arm.share, "seed": seed,
+                  "same_run_as": f"{previous['arm']}.seed{previous['seed']}"}
     else:
         model, stages = train_chain(ctx, arm, specs, seed) if specs else (ctx.base_model, [])
         log(f"seed {seed} {arm.name}: evaluating")
