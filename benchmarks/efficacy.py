@@ -135,9 +135,11 @@ def stage_rows(ctx: Context, arm: Arm, data_name: str, seed: int) -> dict:
     if data_name == "rl":
         return {"split": rl_name, "facts": {"rows": len(rl_rows), "prompts": len(rl_rows)}}
     if data_name in ("gold_rows", "gold_tokens"):
-        target = ctx.facts["sft"]["tokens"] if data_name == "gold_tokens" else 0
+        label = ctx.cfg.gold_tokens == "label"  # which tokens "equal tokens" counts
+        target = ctx.facts["sft"]["label_tokens" if label else "tokens"] if data_name == "gold_tokens" else 0
         template = ctx.curate_cfg.sft.gold_template
-        rows = data.gold_sft_rows(ctx.pool, seed=seed, rows=len(curated), tokens=target, count=ctx.count,
+        rows = data.gold_sft_rows(ctx.pool, seed=seed, rows=len(curated), tokens=target,
+                                  count=ctx.label_count if label else ctx.count,
                                   template=template, messages=ctx.calls.conversation_of(ctx.curate_cfg.prompt_format))
         return {"rows": rows, "facts": data.facts(rows, ctx.count, label_count=ctx.label_count)}
     if data_name == "random_rl":

@@ -47,6 +47,9 @@ class EfficacyConfig(StrictModel):
     eval: EvalSizes = Field(default_factory=EvalSizes)
     sft: dict = Field(default_factory=dict)
     grpo: dict = Field(default_factory=dict)
+    gold_tokens: Literal["label", "all"] = Field(
+        "label", description="what the equal-tokens gold baseline matches: loss-bearing (answer) tokens or "
+                             "every token the SFT trainer encodes (prompt + answer)")
     budget: BudgetSizes = Field(default_factory=BudgetSizes)
     profiles: dict[str, dict] = Field(default_factory=dict, description="named overrides (--profile)")
 

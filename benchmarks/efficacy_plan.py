@@ -33,7 +33,8 @@ class Arm:
 DATA = {
     "curated": "the curated warm-up split (`sft`): own verified-correct answers, gold as fallback",
     "gold_rows": "gold answers (`Answer: <gold>`) for random pool prompts, as many rows as `curated`",
-    "gold_tokens": "gold answers for random pool prompts, rows added until as many tokens as `curated`",
+    "gold_tokens": "gold answers for random pool prompts, rows added until as many tokens as `curated` "
+                   "(loss-bearing tokens by default; config `gold_tokens`)",
     "rl": "the curated `rl` split: prompts with 0 < pass rate < 1, in curriculum order",
     "random_rl": "as many random prompts of the same pool as the `rl` split, no difficulty filter",
     "budget_sft": "the budget point's SFT share: its first rows of the curated split (seeded order)",

@@ -8,6 +8,10 @@ SMOKE_WARNING = ("**Smoke run (`--quick`)**: curation on the tests' fake policy,
                  "say nothing about curation.")
 
 
+TOKEN_MEASURES = {"label": "the curated split's loss-bearing (answer) tokens",
+                  "all": "every token the SFT trainer encodes for the curated split (prompt + answer)"}
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -43,6 +47,8 @@ def heading(summary: dict) -> list[str]:
               f"({', '.join(config['tasks'])}), {config['eval']['backend']}, temperature {config['eval']['temperature']}, "
               f"max {config['eval']['max_tokens']} tokens.",
               f"- SFT options {config['sft']}; GRPO options {config['grpo']}.",
+              # runs before the `gold_tokens` option existed matched every encoded token
+              f"- Gold SFT at equal tokens matches {TOKEN_MEASURES[config.get('gold_tokens', 'all')]}.",
               f"- Budget: {exp['budget']['total_examples']} examples (SFT rows + GRPO prompt visits, "
               f"{exp['budget']['grpo_prompts_per_step']} per GRPO step), SFT shares {config['budget']['sft_shares']}.",
               *curate_lines(exp["curate"]), ""]
@@ -60,7 +66,7 @@ def curate_lines(facts: dict) -> list[str]:
 def arms_table(summary: dict) -> list[str]:
     tasks = next((sorted(a["summary"]["per_task"]) for a in summary["arms"] if a["summary"]), [])
     lines = ["| arm | stages | seeds done | accuracy % (95% CI over seeds) | Wilson 95% (pooled) | per seed % | "
-             "optimizer steps per seed | SFT tokens trained | answer tokens | " + " | ".join(f"{t} %" for t in tasks) + " |",
+             "optimizer steps per seed | first stage data: rows / tokens / loss tokens | answer tokens | " + " | ".join(f"{t} %" for t in tasks) + " |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(tasks)]
     for arm in summary["arms"]:
         s = arm["summary"]
@@ -72,9 +78,15 @@ def arms_table(summary: dict) -> list[str]:
         done = f"{len(s['accuracy'])}" + (f" (pending {arm['pending']})" if arm["pending"] else "")
         lines.append(f"| {arm['name']}: {arm['label']} | {' → '.join(s['stages']) or '—'} | {done} | "
                      f"{interval(s['mean'], s['half'])} | {pct(low)}–{pct(high)} | {seeds} | "
-                     f"{'/'.join(map(str, s['steps']))} | {s['train_tokens']:,.0f} | {s['answer_tokens']:.1f} | "
+                     f"{'/'.join(map(str, s['steps']))} | {data_cell(s['data'])} | {s['answer_tokens']:.1f} | "
                      + " | ".join(pct(s["per_task"][t]) for t in tasks) + " |")
     return lines
+
+
+def data_cell(stages: list[dict]) -> str:
+    """Rows, tokens and loss-bearing tokens of the first stage's training data (the first finished seed's draw)."""
+    facts = stages[0] if stages else {}
+    return " / ".join(f"{facts[k]:,}" if k in facts else "–" for k in ("rows", "tokens", "label_tokens"))
 
 
 def comparison_line(c: dict) -> str:

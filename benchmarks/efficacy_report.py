@@ -46,7 +46,6 @@ def arm_summary(runs: list[dict]) -> dict:
     return {"accuracy": accuracy, "mean": interval.mean, "half": interval.half, "wilson": wilson(hits, n),
             "per_task": per_task, "answer_tokens": statistics.fmean(r["eval"]["mean_tokens"] for r in runs),
             "steps": [sum(s.get("steps", 0) for s in r["stages"]) for r in runs],
-            "train_tokens": statistics.fmean(sum(s.get("tokens", 0) for s in r["stages"]) for r in runs),
             "stages": [f"{s['trainer']} on {s['data']}" for s in runs[0]["stages"]],
             "data": [s.get("data_facts", {}) for s in runs[0]["stages"]]}
 

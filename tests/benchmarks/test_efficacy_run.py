@@ -37,8 +37,10 @@ class FakeCalls:
                 for i in range(8)]
 
     def sft_token_counters(self, options, model):
-        count = lambda rows: [sum(len(m["content"]) for m in r["messages"]) for r in rows]  # noqa: E731
-        return count, count
+        def count(rows, roles=("user", "assistant")):
+            return [sum(len(m["content"]) for m in r["messages"] if m["role"] in roles) for r in rows]
+
+        return count, lambda rows: count(rows, ("assistant",))
 
     def eval_prompts(self, tasks, per_task):
         return pa.table({"prompt": ["e1", "e2"]})
@@ -94,3 +96,16 @@ def test_a_failed_run_is_recorded_as_interrupted(cfg):
     experiment = json.loads((cfg.results_dir / "experiment.json").read_text())
     assert experiment["status"] == "interrupted"
     assert (cfg.results_dir / "runs" / "sft_curated.seed1.json").exists()
+
+
+@pytest.mark.parametrize("measure", ["label", "all"])
+def test_equal_tokens_pads_gold_rows_to_the_measured_tokens(tmp_path, measure):
+    cfg = load_efficacy_config(CONFIG, None, [f"work_dir={tmp_path / 'work'}", f"results_dir={tmp_path / 'res'}",
+                                              "seeds=[0]", "budget.sft_shares=[]", f"gold_tokens={measure}"])
+    results = {r["arm"]: r for r in run(cfg, FakeCalls())}
+    curated = json.loads((cfg.results_dir / "experiment.json").read_text())["curate"]["sft"]
+    gold = results["sft_gold_tokens"]["stages"][0]["data_facts"]
+    key = "label_tokens" if measure == "label" else "tokens"
+    assert gold[key] >= curated[key] and gold["rows"] > curated["rows"] == results["sft_gold_rows"]["stages"][0][
+        "data_facts"]["rows"]
+    assert gold["rows"] == {"label": 30, "all": 26}[measure]
