@@ -76,7 +76,8 @@ def arms_table(summary: dict) -> list[str]:
         low, high = s["wilson"]
         seeds = ", ".join(f"{seed}: {pct(acc)}" for seed, acc in sorted(s["accuracy"].items()))
         done = f"{len(s['accuracy'])}" + (f" (pending {arm['pending']})" if arm["pending"] else "")
-        lines.append(f"| {arm['name']}: {arm['label']} | {' → '.join(s['stages']) or '—'} | {done} | "
+        same = f" (identical spec: the run of `{'`, `'.join(s['same_as'])}`)" if s["same_as"] else ""
+        lines.append(f"| {arm['name']}: {arm['label']} | {' → '.join(s['stages']) or '—'}{same} | {done} | "
                      f"{interval(s['mean'], s['half'])} | {pct(low)}–{pct(high)} | {seeds} | "
                      f"{'/'.join(map(str, s['steps']))} | {data_cell(s['data'])} | {s['answer_tokens']:.1f} | "
                      + " | ".join(pct(s["per_task"][t]) for t in tasks) + " |")
