@@ -192,7 +192,8 @@ def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[s
             log(f"seed {seed} {arm.name}: stage {index + 1} reused ({out.name})")
             record.update(json.loads(done.read_text()), reused=True)
         else:
-            log(f"seed {seed} {arm.name}: training stage {index + 1}/{len(specs)} ({spec['trainer']} on {spec['data']})")
+            log(f"seed {seed} {arm.name}: training stage {index + 1}/{len(specs)} "
+                f"({spec['trainer']} on {spec['data']})")
             source = {"split": spec["rows"]["split"]} if "split" in spec["rows"] else \
                 {"data": ctx.calls.write_rows(spec["rows"]["rows"], out.with_suffix(".parquet"))}
             shutil.rmtree(out, ignore_errors=True)  # a stage killed half-way starts over

@@ -34,7 +34,8 @@ def heading(summary: dict) -> list[str]:
     """Title of one profile, what ran, and whether it is complete."""
     exp, config = summary["experiment"], summary["experiment"]["config"]
     machine = exp["machine"]
-    where = f"{machine['platform']}, {machine['cpus']} CPU cores, " + (f"GPU {machine['gpu']}" if machine["gpu"] else "no GPU")
+    accelerator = f"GPU {machine['gpu']}" if machine["gpu"] else "no GPU"
+    where = f"{machine['platform']}, {machine['cpus']} CPU cores, {accelerator}"
     lines = [f"## Profile `{summary['name']}` (mode: {exp['mode']})", ""]
     if exp["mode"] == "smoke":
         lines += [SMOKE_WARNING, ""]
@@ -42,9 +43,11 @@ def heading(summary: dict) -> list[str]:
               f"Machine: {where}; load average at the last update {exp['load_now']}. "
               f"Wall time so far: {exp['wall_s']:.0f} s." + (f" Note: {exp['note']}" if exp.get("note") else ""), "",
               f"- Base model `{config['model']}`; seeds {config['seeds']}; curate `{config['curate']['config']}` "
-              f"with {config['curate']['prompts_per_task']} prompts per task, overrides {config['curate']['overrides']}.",
+              f"with {config['curate']['prompts_per_task']} prompts per task, "
+              f"overrides {config['curate']['overrides']}.",
               f"- Held-out eval: first {config['eval']['prompts_per_task']} questions per task of data/eval "
-              f"({', '.join(config['tasks'])}), {config['eval']['backend']}, temperature {config['eval']['temperature']}, "
+              f"({', '.join(config['tasks'])}), {config['eval']['backend']}, "
+              f"temperature {config['eval']['temperature']}, "
               f"max {config['eval']['max_tokens']} tokens.",
               f"- SFT options {config['sft']}; GRPO options {config['grpo']}.",
               # runs before the `gold_tokens` option existed matched every encoded token
@@ -66,7 +69,8 @@ def curate_lines(facts: dict) -> list[str]:
 def arms_table(summary: dict) -> list[str]:
     tasks = next((sorted(a["summary"]["per_task"]) for a in summary["arms"] if a["summary"]), [])
     lines = ["| arm | stages | seeds done | accuracy % (95% CI over seeds) | Wilson 95% (pooled) | per seed % | "
-             "optimizer steps per seed | first stage data: rows / tokens / loss tokens | answer tokens | " + " | ".join(f"{t} %" for t in tasks) + " |",
+             "optimizer steps per seed | first stage data: rows / tokens / loss tokens | answer tokens | "
+             + " | ".join(f"{t} %" for t in tasks) + " |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(tasks)]
     for arm in summary["arms"]:
         s = arm["summary"]
@@ -148,7 +152,8 @@ def render_readme_block(summaries: list[dict]) -> str:
         lines += [SMOKE_WARNING, ""]
     lines += ["| question | comparison | paired difference, points (95% CI) | seeds |", "|---|---|---|---|"]
     for c in summary["comparisons"]:
-        value = "pending" if c["pending"] else f"{signed(c['mean'])}" + ("" if c["half"] is None else f" ± {pct(c['half'])}")
+        half = "" if c["pending"] or c["half"] is None else f" ± {pct(c['half'])}"
+        value = "pending" if c["pending"] else signed(c["mean"]) + half
         lines.append(f"| {c['question_title']} | `{c['treatment']}` − `{c['baseline']}` | {value} | "
                      f"{'' if c['pending'] else c['n']} |")
     return "\n".join(lines + [END])

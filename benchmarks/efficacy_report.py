@@ -48,7 +48,8 @@ def arm_summary(runs: list[dict]) -> dict:
             "steps": [sum(s.get("steps", 0) for s in r["stages"]) for r in runs],
             "stages": [f"{s['trainer']} on {s['data']}" for s in runs[0]["stages"]],
             # an arm whose training spec equals another's reuses that run (e.g. enough gold rows already)
-            "same_as": sorted({r["same_run_as"].split(".seed")[0] for r in runs if r.get("same_run_as")} - {runs[0]["arm"]}),
+            "same_as": sorted({r["same_run_as"].split(".seed")[0] for r in runs if r.get("same_run_as")}
+                              - {runs[0]["arm"]}),
             "data": [s.get("data_facts", {}) for s in runs[0]["stages"]]}
 
 

@@ -80,7 +80,8 @@ def count_chars(rows: list[dict]) -> list[int]:
 
 
 def test_gold_rows_match_rows_then_pad_to_tokens():
-    kwargs = dict(count=count_chars, template="Answer: {answer}", messages=lambda text: [{"role": "user", "content": text}])
+    kwargs = dict(count=count_chars, template="Answer: {answer}",
+                  messages=lambda text: [{"role": "user", "content": text}])
     by_rows = data.gold_sft_rows(pool(10), seed=0, rows=4, tokens=0, **kwargs)
     assert len(by_rows) == 4 and {r["origin"] for r in by_rows} == {"gold"}
     assert by_rows[0]["messages"][-1]["content"] == f"Answer: {by_rows[0]['prompt_id'][1:]}"
