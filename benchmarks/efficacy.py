@@ -1,23 +1,24 @@
-"""Curation efficacy: does training on warmstart's splits beat training on uncurated data?
+"""`make efficacy`: does warmstart's curation beat the baselines practitioners use? Four questions
+(benchmarks/efficacy_plan.py): curated warm-up SFT vs gold-answer SFT at equal rows and at equal
+tokens; GRPO from the warm-up vs from the base model; GRPO on the difficulty-filtered `rl` split vs
+random prompts; and the SFT share of a fixed example budget. Curates once, trains every arm per
+seed, evaluates each on the bundled held-out sets, and writes one JSON per arm and seed (with its
+configs) to `results_dir` (docs/efficacy/cpu by default); a finished file is not run again.
+benchmarks/efficacy_report.py renders docs/results.md and the README figures from those files.
 
-Curates once (configs/efficacy.yaml -> the curate config it names), then per seed trains
-sft_uncurated (random prompts + first sample, unverified, same size), sft_curated (the warm-up
-split), grpo (sft_curated + GRPO on the RL split) and dpo (sft_curated + DPO on the pairs), and
-evaluates every model, and the base model, on the bundled held-out eval sets with the same
-verifiers. Writes docs/results.md + docs/results.png and prints one JSON line. Progress is kept
-in <work_dir>/state.json, so an interrupted run continues where it stopped.
-
-    .venv/bin/python benchmarks/efficacy.py [--config configs/efficacy.yaml] [--quick] [--fresh]
+    python benchmarks/efficacy.py [--quick | --profile gpu] [--set grpo.max_steps=40] [--note TEXT] [--fresh]
 """
 
 import argparse
-import hashlib
 import json
 import os
-import random
+import platform
 import shutil
 import sys
 import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,284 +29,320 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from pydantic import Field  # noqa: E402
+from benchmarks import efficacy_data as data  # noqa: E402
+from benchmarks.efficacy_config import EfficacyConfig, load_efficacy_config  # noqa: E402
+from benchmarks.efficacy_plan import Arm, arms_for, fingerprint  # noqa: E402
 
-from benchmarks.bench_config import merge_overrides  # noqa: E402
-from benchmarks.efficacy_report import summarize, write_report  # noqa: E402
-from schemas.config import StrictModel, read_yaml, validate_model  # noqa: E402
-
-TASKS = ["chain_sum", "gcd", "letter_counting", "basic_arithmetic"]
+def log(message: str) -> None:
+    print(f"[efficacy {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-class CurateSizes(StrictModel):
-    config: Path = Field(Path("configs/demo.yaml"), description="the curate job whose splits are tested")
-    prompts_per_task: int = Field(32, ge=1, description="count of every reasoning-gym source")
-    overrides: dict = Field(default_factory=dict, description="dotted-key overrides of that config")
+def mode(cfg: EfficacyConfig) -> str:
+    """"smoke" (fake-policy curation, tiny random model: the numbers mean nothing) or "full"."""
+    return "smoke" if cfg.smoke else "full"
 
 
-class EvalSizes(StrictModel):
-    prompts_per_task: int = Field(50, ge=1, description="first N of each data/eval/<task>.jsonl")
-    temperature: float = Field(0.0, ge=0, description="0 = greedy")
-    max_tokens: int = Field(160, ge=1, description="longest answer")
-    backend_options: dict = Field(default_factory=dict, description="vLLM engine options")
+def machine() -> dict:
+    """Where a result was measured (the report prints it beside the numbers)."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"platform": platform.machine(), "cpus": os.cpu_count(), "gpu": gpu,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
 
 
-class EfficacyConfig(StrictModel):
-    """Sizes of the efficacy experiment; trainer sections are trainers/config.py options."""
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (vLLM engines): the load-independent cost."""
+    import resource
 
-    work_dir: Path = Path("runs/efficacy")
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
-    keep_checkpoints: bool = False
-    curate: CurateSizes = Field(default_factory=CurateSizes)
-    eval: EvalSizes = Field(default_factory=EvalSizes)
-    sft: dict = Field(default_factory=dict)
-    grpo: dict = Field(default_factory=dict)
-    dpo: dict = Field(default_factory=dict)
-    quick: dict = Field(default_factory=dict, description="overrides applied by --quick")
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def load_efficacy_config(path: Path, quick: bool) -> EfficacyConfig:
-    """The YAML, with its `quick:` section merged in (recursively) when --quick."""
-    raw = read_yaml(path)
-    if quick:
-        raw = merge_overrides(raw, raw.get("quick", {}))
-    return validate_model(EfficacyConfig, raw, path)
+def measured(run):
+    """run() -> (its result, wall seconds, CPU seconds, load average at the end)."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = run()
+    return result, round(time.perf_counter() - wall, 1), round(cpu_seconds() - cpu, 1), \
+        [round(x, 1) for x in os.getloadavg()]
 
 
-# --- curation -------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    """What every arm of every seed draws on: the lake, its splits and pool, eval prompts, counters."""
 
-def curate(cfg: EfficacyConfig, lake_dir: Path):
-    """Run warmstart's curate flow once into the experiment's own lake; return (curate config, seconds)."""
-    from flows.config import load_config
-    from flows.curate import run_curation
-
-    overrides = [f"{k}={json.dumps(v)}" for k, v in cfg.curate.overrides.items()] + [f"lake={lake_dir}"]
-    curate_cfg = load_config(ROOT / cfg.curate.config, overrides)
-    for source in curate_cfg.sources:
-        if source.type == "reasoning_gym":
-            source.count = cfg.curate.prompts_per_task
-    started = time.perf_counter()
-    if not (lake_dir / "catalog.ducklake").exists():
-        run_curation(curate_cfg)
-    return curate_cfg, time.perf_counter() - started
-
-
-def split_name(lake, kind: str, wanted: str) -> str:
-    """The registered split for `kind` (a DMT mix registers <name>_stage1/2: take stage 1)."""
-    from schemas.split_registry import list_splits
-
-    names = set(list_splits(lake).column("split_name").to_pylist())
-    for candidate in (wanted, f"{wanted}_stage1"):
-        if candidate in names:
-            return candidate
-    raise SystemExit(f"curation registered no '{wanted}' split (splits: {sorted(names)})")
+    cfg: EfficacyConfig
+    calls: object  # benchmarks/efficacy_calls.py, or a fake in tests
+    work: Path
+    results: Path
+    lake: object = None
+    curate_cfg: object = None
+    splits: dict = field(default_factory=dict)  # kind -> (name, rows)
+    pool: list = field(default_factory=list)
+    eval_prompts: object = None
+    count: object = None
+    label_count: object = None
+    facts: dict = field(default_factory=dict)
+    base_model: str = ""  # cfg.model, or in a smoke run a tiny random model in work_dir
+    wall_before: float = 0.0  # wall seconds of earlier invocations that this one resumes
 
 
-def uncurated_split(lake, curate_cfg, n_examples: int, seed: int, out: Path) -> Path:
-    """n random train prompts, each with its first sample as the answer (no verification, no filters)."""
-    from curation.generate import conversation
+def setup(ctx: Context) -> dict:
+    """Curate once (a lake per curate config), read splits and pool, count tokens; the curate facts."""
+    cfg, calls = ctx.cfg, ctx.calls
+    lake_dir = ctx.work / f"lake-{fingerprint([cfg.curate.model_dump(mode='json'), cfg.smoke])}"
+    log(f"curating into {lake_dir}")
+    (ctx.curate_cfg, ctx.lake, _), wall, cpu, load = measured(lambda: calls.curate(
+        cfg.curate.config, cfg.curate.prompts_per_task, cfg.curate.overrides, lake_dir, smoke=cfg.smoke))
+    ctx.base_model = calls.tiny_model(ctx.work / "tiny-model") if cfg.smoke else cfg.model
+    names = ctx.curate_cfg.splits
+    ctx.splits = {"sft": calls.split_rows(ctx.lake, "sft", names.sft), "rl": calls.split_rows(ctx.lake, "rl", names.rl)}
+    ctx.pool = calls.prompt_pool(ctx.lake, ctx.curate_cfg.prompt_format)
+    ctx.count, ctx.label_count = calls.sft_token_counters(cfg.sft, ctx.base_model)
+    ctx.eval_prompts = calls.eval_prompts(cfg.tasks, cfg.eval.prompts_per_task)
+    eval_texts = set(ctx.eval_prompts.column("prompt").to_pylist())
+    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "pool_prompts": len(ctx.pool),
+                 "sft": data.facts(ctx.splits["sft"][1], ctx.count, label_count=ctx.label_count),
+                 "rl": {"rows": len(ctx.splits["rl"][1]),
+                        "by_task": _by_task(ctx.splits["rl"][1])},
+                 "pool_by_task": _by_task(ctx.pool), "eval_prompts": ctx.eval_prompts.num_rows,
+                 # exact text matches; the curate flow's 13-gram decontamination ran before this
+                 "eval_overlap": sum(p["raw_prompt"] in eval_texts for p in ctx.pool)}
+    return ctx.facts
 
-    prompts = lake.read("prompts", where="split_guard = 'train' AND source LIKE 'reasoning_gym:%'")
-    first = lake.read("generations", where="sample_index = 0").to_pylist()
-    response = {g["prompt_id"]: g["response"] for g in first}
-    pool = [p for p in prompts.to_pylist() if response.get(p["prompt_id"], "").strip()]
-    random.Random(seed).shuffle(pool)
-    rows = [{"messages": conversation(p["prompt"], curate_cfg.prompt_format)
-             + [{"role": "assistant", "content": response[p["prompt_id"]]}], "prompt_id": p["prompt_id"]}
-            for p in pool[:n_examples]]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), out)
+
+def _by_task(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["task"]] = counts.get(row["task"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def budget_total(cfg: EfficacyConfig) -> tuple[int, int]:
+    """(examples in the budget, prompts one GRPO step visits)."""
+    from trainers.config import load_config
+
+    grpo = load_config("grpo", None, {**cfg.grpo, "progress": False})
+    per_step = grpo.batch_size * grpo.grad_accum
+    return cfg.budget.total_examples or grpo.max_steps * per_step, per_step
+
+
+def stage_rows(ctx: Context, arm: Arm, data_name: str, seed: int) -> dict:
+    """What a stage trains on: a lake split (name) or rows written to a file; with their facts."""
+    cfg, (sft_name, curated), (rl_name, rl_rows) = ctx.cfg, ctx.splits["sft"], ctx.splits["rl"]
+    if data_name == "curated":
+        return {"split": sft_name, "facts": ctx.facts["sft"]}
+    if data_name == "rl":
+        return {"split": rl_name, "facts": {"rows": len(rl_rows), "prompts": len(rl_rows)}}
+    if data_name in ("gold_rows", "gold_tokens"):
+        label = ctx.cfg.gold_tokens == "label"  # which tokens "equal tokens" counts
+        target = ctx.facts["sft"]["label_tokens" if label else "tokens"] if data_name == "gold_tokens" else 0
+        template = ctx.curate_cfg.sft.gold_template
+        rows = data.gold_sft_rows(ctx.pool, seed=seed, rows=len(curated), tokens=target,
+                                  count=ctx.label_count if label else ctx.count,
+                                  template=template, messages=ctx.calls.conversation_of(ctx.curate_cfg.prompt_format))
+        return {"rows": rows, "facts": data.facts(rows, ctx.count, label_count=ctx.label_count)}
+    if data_name == "random_rl":
+        rows = data.random_rl_rows(ctx.pool, len(rl_rows), seed)
+        overlap = len({r["prompt_id"] for r in rows} & {r["prompt_id"] for r in rl_rows})
+        return {"rows": rows, "facts": {"rows": len(rows), "prompts": len(rows), "in_rl_split": overlap}}
+    if data_name == "budget_sft":
+        total, per_step = budget_total(cfg)
+        rows = data.budget_sft_rows(curated, data.budget_split(total, arm.share, per_step)[0], seed)
+        return {"rows": rows, "facts": data.facts(rows, ctx.count, label_count=ctx.label_count)}
+    raise ValueError(f"unknown stage data '{data_name}'")
+
+
+def stage_options(ctx: Context, arm: Arm, trainer: str) -> dict:
+    """The trainer options of a stage: the config's section, GRPO steps from the budget when a budget point."""
+    options = dict(getattr(ctx.cfg, trainer))
+    if trainer == "grpo" and arm.share is not None:
+        total, per_step = budget_total(ctx.cfg)
+        options["max_steps"] = data.budget_split(total, arm.share, per_step)[1]
+    return options
+
+
+def resolve(ctx: Context, arm: Arm, seed: int) -> list[dict]:
+    """The arm's stages for this seed: trainer, options, data (split or rows) and an identity to hash."""
+    specs = []
+    for stage in arm.stages:
+        rows = stage_rows(ctx, arm, stage.data, seed)
+        if "rows" in rows and not rows["rows"]:
+            continue  # e.g. a budget share too small for one SFT row: the arm is its GRPO stage alone
+        identity = rows.get("split") or sorted(r["prompt_id"] + r.get("origin", "") for r in rows["rows"])
+        specs.append({"trainer": stage.trainer, "data": stage.data, "options": stage_options(ctx, arm, stage.trainer),
+                      "identity": identity, "rows": rows})
+    return specs
+
+
+def hashed(ctx: Context, specs: list[dict], seed: int | None) -> str:
+    """Identity of a trained chain: base model, each stage's trainer, options and data, the seed."""
+    return fingerprint([ctx.base_model] + [{k: s[k] for k in ("trainer", "options", "identity")} for s in specs]
+                       + [seed])
+
+
+def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[str, list[dict]]:
+    """Train the stages in order from the base model, reusing a finished prefix; (model dir, stage records)."""
+    start, records = ctx.base_model, []
+    for index, spec in enumerate(specs):
+        out = ctx.work / "ckpt" / hashed(ctx, specs[:index + 1], seed)
+        record = {"trainer": spec["trainer"], "data": spec["data"], "data_facts": spec["rows"]["facts"]}
+        done = out / "efficacy_stage.json"
+        if done.exists():
+            log(f"seed {seed} {arm.name}: stage {index + 1} reused ({out.name})")
+            record.update(json.loads(done.read_text()), reused=True)
+        else:
+            log(f"seed {seed} {arm.name}: training stage {index + 1}/{len(specs)} "
+                f"({spec['trainer']} on {spec['data']})")
+            source = {"split": spec["rows"]["split"]} if "split" in spec["rows"] else \
+                {"data": ctx.calls.write_rows(spec["rows"]["rows"], out.with_suffix(".parquet"))}
+            shutil.rmtree(out, ignore_errors=True)  # a stage killed half-way starts over
+            trained, wall, cpu, load = measured(lambda: ctx.calls.train(
+                spec["trainer"], spec["options"], lake=ctx.lake, seed=seed, start=start, out=out,
+                run_id=f"{arm.name}-{seed}-{index}-{uuid.uuid4().hex[:6]}", **source))
+            trained.update(wall_s=wall, cpu_s=cpu, load_end=load)
+            done.write_text(json.dumps(trained))
+            record.update(trained)
+        records.append(record)
+        start = str(out)
+    return start, records
+
+
+def evaluate(ctx: Context, model: str, seed: int) -> dict:
+    """Held-out accuracy of `model`, with its wall and CPU seconds."""
+    e = ctx.cfg.eval
+    result, wall, cpu, load = measured(lambda: ctx.calls.evaluate(
+        model, ctx.eval_prompts, ctx.curate_cfg.prompt_format, backend=e.backend, temperature=e.temperature,
+        max_tokens=e.max_tokens, seed=seed, backend_options=e.backend_options))
+    return {**result, "wall_s": wall, "cpu_s": cpu, "load_end": load}
+
+
+def result_path(ctx: Context, arm: str, seed: int) -> Path:
+    return ctx.results / "runs" / f"{arm}.seed{seed}.json"
+
+
+def finished(ctx: Context) -> dict[str, dict]:
+    """Finished results in results_dir by fingerprint (an arm with an equal spec reuses one)."""
+    found = {}
+    for path in sorted((ctx.results / "runs").glob("*.json")):
+        result = json.loads(path.read_text())
+        if "same_run_as" not in result:  # a copy names the run it copies
+            found.setdefault(result["fingerprint"], result)
+    return found
+
+
+def run_arm(ctx: Context, arm: Arm, seed: int, done: dict[str, dict]) -> dict:
+    """Train (or reuse) and evaluate one arm for one seed; write and return its result."""
+    specs = resolve(ctx, arm, seed)
+    greedy_base = not specs and ctx.cfg.eval.temperature == 0  # one eval of the base serves all seeds
+    key = fingerprint([hashed(ctx, specs, None if greedy_base else seed), ctx.cfg.eval.model_dump(mode='json')])
+    path = result_path(ctx, arm.name, seed)
+    if key in done:
+        previous = done[key]
+        if previous["arm"] == arm.name and previous["seed"] == seed:
+            return previous
+        result = {**previous, "arm": arm.name, "label": arm.label, "share": arm.share, "seed": seed,
+                  "same_run_as": f"{previous['arm']}.seed{previous['seed']}"}
+    else:
+        model, stages = train_chain(ctx, arm, specs, seed) if specs else (ctx.base_model, [])
+        log(f"seed {seed} {arm.name}: evaluating")
+        result = {"arm": arm.name, "label": arm.label, "seed": seed, "profile": ctx.cfg.profile, "mode": mode(ctx.cfg),
+                  "fingerprint": key, "share": arm.share, "stages": stages, "eval": evaluate(ctx, model, seed),
+                  "machine": machine(), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=1, sort_keys=True) + "\n"
+    path.write_text(text.replace(f"{ROOT}/", ""), encoding="utf-8")  # paths relative to the repository
+    done[key] = result
+    return result
+
+
+def prune_checkpoints(ctx: Context, pending: list[tuple[Arm, int]]) -> None:
+    """Delete checkpoints no pending arm starts from (unless keep_checkpoints)."""
+    if ctx.cfg.keep_checkpoints:
+        return
+    needed = set()
+    for arm, seed in pending:
+        specs = resolve(ctx, arm, seed)
+        needed |= {hashed(ctx, specs[:i], seed) for i in range(1, len(specs))}
+    for path in (ctx.work / "ckpt").glob("*"):
+        if path.is_dir() and path.name not in needed:
+            shutil.rmtree(path, ignore_errors=True)
+            path.with_suffix(".parquet").unlink(missing_ok=True)
+
+
+def write_experiment(ctx: Context, started: float, state: str, note: str | None) -> Path:
+    """results_dir/experiment.json: the config as run, curate facts, machine, wall time, status.
+    Wall time adds up over resumed invocations (`wall_s_before`: what earlier ones took)."""
+    path = ctx.results / "experiment.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    total, per_step = budget_total(ctx.cfg)
+    doc = {"mode": mode(ctx.cfg), "config": ctx.cfg.model_dump(mode="json", exclude={"profiles"}), "curate": ctx.facts,
+           "budget": {"total_examples": total, "grpo_prompts_per_step": per_step}, "machine": machine(),
+           "status": state, "wall_s": round(ctx.wall_before + time.perf_counter() - started, 1),
+           "wall_s_before": ctx.wall_before, "load_now": [round(x, 1) for x in os.getloadavg()],
+           "note": note or old.get("note"), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    ctx.results.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def run(cfg: EfficacyConfig, calls, *, note: str | None = None, fresh: bool = False) -> list[dict]:
+    """The whole experiment: every arm of every seed, resuming from finished result files."""
+    work = cfg.work_dir if cfg.work_dir.is_absolute() else ROOT / cfg.work_dir
+    results = cfg.results_dir if cfg.results_dir.is_absolute() else ROOT / cfg.results_dir
+    if fresh:
+        shutil.rmtree(results / "runs", ignore_errors=True)
+        shutil.rmtree(work / "ckpt", ignore_errors=True)
+    ctx, started = Context(cfg, calls, work, results), time.perf_counter()
+    earlier = results / "experiment.json"
+    ctx.wall_before = json.loads(earlier.read_text())["wall_s"] if earlier.exists() and not fresh else 0.0
+    setup(ctx)
+    write_experiment(ctx, started, "running", note)
+    # arm by arm, every seed of an arm before the next: an interrupted run leaves whole questions answered
+    done, plan = finished(ctx), [(arm, seed) for arm in arms_for(cfg.budget.sft_shares) for seed in cfg.seeds]
+    out = []
+    try:
+        for index, (arm, seed) in enumerate(plan):
+            out.append(run_arm(ctx, arm, seed, done))
+            prune_checkpoints(ctx, plan[index + 1:])
+            write_experiment(ctx, started, "running", note)
+    except BaseException:  # Ctrl-C, SIGTERM (see main) or a failure: the files say the run stopped
+        write_experiment(ctx, started, "interrupted", note)
+        raise
+    write_experiment(ctx, started, "finished", note)
     return out
 
 
-def count_tokens(rows: list[dict]) -> int:
-    """Tokens of the rendered conversations (the budget an SFT epoch trains on)."""
-    from trainers.run import load_tokenizer
-    from curation.models import resolve_model
+def exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so an interrupted run still records its status."""
+    import signal
 
-    tokenizer = load_tokenizer(resolve_model("smollm2-135m-instruct"))
-    texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False) for r in rows]
-    return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-# --- training and evaluation ----------------------------------------------------------------------
-
-def train(trainer: str, options: dict, *, lake, seed: int, model: str, out: Path, split=None, data=None):
-    """One training run through trainers' public API; tokens trained and wall seconds."""
-    from trainers.config import load_config
-    from trainers.run import train as run_train
-
-    values = {**options, "seed": seed, "model": model, "out": str(out), "split": split,
-              "data": str(data) if data else None, "progress": False, "log_interval": 1}
-    cfg = load_config(trainer, None, values)
-    tokens = []
-    started = time.perf_counter()
-    result = run_train(trainer, cfg, lake=lake, run_id=f"efficacy-{trainer}-{seed}",
-                       on_metrics=lambda step, m: tokens.append(m.get("tokens", 0.0)))
-    return {"tokens": int(sum(tokens)), "seconds": time.perf_counter() - started, "steps": result.steps,
-            "checkpoint": str(result.checkpoint)}
-
-
-def eval_prompts(per_task: int) -> pa.Table:
-    """The bundled held-out questions as a prompts-like table (reasoning-gym verifier)."""
-    from schemas.ids import canonical_json, content_id
-
-    rows = []
-    for task in TASKS:
-        lines = (ROOT / "data" / "eval" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
-        for line in lines[:per_task]:
-            item = json.loads(line)
-            rows.append({"prompt_id": content_id(task, item["question"]), "task": task,
-                         "prompt": item["question"], "answer": str(item["answer"]),
-                         "verifier": "reasoning_gym", "metadata": canonical_json(item["metadata"])})
-    return pa.Table.from_pylist(rows)
-
-
-def evaluate(model: str, prompts: pa.Table, cfg: EfficacyConfig, prompt_format, seed: int) -> dict:
-    """Accuracy (overall and per task) of `model` on the eval prompts, with the curation verifiers."""
-    from curation.backends import Sampling, load_backend
-    from flows.heldout import evaluate as score_held_out
-
-    started = time.perf_counter()
-    backend = load_backend("vllm", model, seed=seed, options=cfg.eval.backend_options)
-    try:
-        sampling = Sampling(k=1, temperature=cfg.eval.temperature, max_tokens=cfg.eval.max_tokens, seed=seed)
-        score = score_held_out(backend, prompts, prompt_format, sampling)
-    finally:
-        backend.close()
-    return {"accuracy": score.accuracy, "n": score.n, "eval_seconds": time.perf_counter() - started,
-            "per_task": score.task_rates(), "mean_tokens": score.mean_tokens}
-
-
-# --- the experiment -------------------------------------------------------------------------------
-
-class State:
-    """Finished (condition, seed) results in <work_dir>/state.json; a changed config starts over."""
-
-    def __init__(self, path: Path, fingerprint: str, fresh: bool):
-        self.path = path
-        data = json.loads(path.read_text()) if path.exists() and not fresh else {}
-        self.data = data if data.get("fingerprint") == fingerprint else {"fingerprint": fingerprint}
-
-    def get(self, key: str):
-        return self.data.get(key)
-
-    def put(self, key: str, value) -> None:
-        self.data[key] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=1))
-
-
-def run_seed(seed: int, ctx: dict, state: State) -> None:
-    """Train and evaluate the four trained conditions for one seed."""
-    cfg, lake, work = ctx["cfg"], ctx["lake"], ctx["work"]
-    plan = [("sft_uncurated", "sft", "smollm2-135m-instruct", {"data": ctx["uncurated"](seed)}),
-            ("sft_curated", "sft", "smollm2-135m-instruct", {"split": ctx["splits"]["sft"]}),
-            ("dpo", "dpo", str(work / "ckpt" / f"sft_curated-{seed}"), {"split": ctx["splits"]["preference"]}),
-            ("grpo", "grpo", str(work / "ckpt" / f"sft_curated-{seed}"), {"split": ctx["splits"]["rl"]})]
-    for condition, trainer, start, source in plan:
-        key = f"{condition}/{seed}"
-        if state.get(key):
-            continue
-        out = work / "ckpt" / f"{condition}-{seed}"
-        print(f"[efficacy] seed {seed}: training {condition}", file=sys.stderr, flush=True)
-        trained = train(trainer, getattr(cfg, trainer), lake=lake, seed=seed, model=start, out=out, **source)
-        if condition in ("dpo", "grpo"):  # cumulative: the warm-up SFT they start from counts too
-            warm = state.get(f"sft_curated/{seed}")
-            trained["tokens"] += warm["tokens"]
-            trained["seconds"] += warm["seconds"]
-        print(f"[efficacy] seed {seed}: evaluating {condition}", file=sys.stderr, flush=True)
-        state.put(key, {**trained, **evaluate(str(out), ctx["eval"], cfg, ctx["format"], seed)})
-        if not cfg.keep_checkpoints and condition != "sft_curated":
-            shutil.rmtree(out, ignore_errors=True)
-        ctx["report"]()
-    if not cfg.keep_checkpoints:
-        shutil.rmtree(work / "ckpt" / f"sft_curated-{seed}", ignore_errors=True)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "efficacy.yaml")
-    parser.add_argument("--quick", action="store_true", help="a few-minute smoke run (the quick: sizes)")
-    parser.add_argument("--fresh", action="store_true", help="ignore finished results in the work dir")
-    parser.add_argument("--out", type=Path, help="markdown report (default docs/results.md; --quick: work dir)")
-    parser.add_argument("--report-only", action="store_true", help="rewrite the report from finished runs")
-    parser.add_argument("--note", help="a remark for the report, e.g. what else loaded the machine (kept)")
-    args = parser.parse_args()
-    cfg = load_efficacy_config(args.config, args.quick)
-    work = cfg.work_dir if cfg.work_dir.is_absolute() else ROOT / cfg.work_dir
-    fingerprint = hashlib.sha256(cfg.model_dump_json(exclude={"quick"}).encode()).hexdigest()[:16]
-    if args.fresh and work.exists():
-        shutil.rmtree(work)
-    state = State(work / "state.json", fingerprint, args.fresh)
-    report_path = args.out or (work / "results.md" if args.quick else ROOT / "docs" / "results.md")
-    if args.note:
-        state.put("note", args.note)
-    if args.report_only:
-        write_report(report_path, summarize(state.data, cfg.seeds), cfg, state.data)
-        return
-    if not state.get("curate"):
-        shutil.rmtree(work / "lake", ignore_errors=True)  # a half-finished or stale curation
-    ctx = run_setup(cfg, work, state)
-    ctx["report"] = lambda: write_report(report_path, summarize(state.data, cfg.seeds), cfg, state.data)
-    for seed in cfg.seeds:
-        run_seed(seed, ctx, state)
-    summary = summarize(state.data, cfg.seeds)
-    write_report(report_path, summary, cfg, state.data)
-    print(json.dumps({"name": "efficacy", "report": str(report_path), "conditions": summary}, default=str))
+    parser.add_argument("--profile", help="named sizes from the config's profiles: (quick, gpu)")
+    parser.add_argument("--quick", action="store_const", const="quick", dest="profile", help="= --profile quick")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted override")
+    parser.add_argument("--fresh", action="store_true", help="delete this profile's results and checkpoints first")
+    parser.add_argument("--note", help="a remark kept with the results, e.g. what else loaded the machine")
+    parser.add_argument("--no-report", action="store_true", help="do not render the report afterwards")
+    args = parser.parse_args(argv)
+    cfg = load_efficacy_config(args.config, args.profile, args.set)
+    exit_on_sigterm()
+    from benchmarks import efficacy_calls
 
+    results = run(cfg, efficacy_calls, note=args.note, fresh=args.fresh)
+    if not args.no_report:
+        from benchmarks.efficacy_report import publish
 
-def run_setup(cfg: EfficacyConfig, work: Path, state: State) -> dict:
-    """Curate (once), evaluate the base model, and prepare what every seed needs."""
-    from schemas.lake import Lake
-    from schemas.split_registry import read_split
-
-    lake_dir = work / "lake"
-    print("[efficacy] curating", file=sys.stderr, flush=True)
-    curate_cfg, seconds = curate(cfg, lake_dir)
-    lake = Lake(lake_dir)
-    splits = {kind: split_name(lake, kind, getattr(curate_cfg.splits, kind)) for kind in ("sft", "preference", "rl")}
-    curated = read_split(lake, splits["sft"]).rows.to_pylist()
-    if "sft_origins" not in (state.get("curate") or {}):
-        state.put("curate", {"seconds": seconds, **(state.get("curate") or {}),
-                             **curate_facts(lake, splits, curated, cfg)})
-    prompts = eval_prompts(cfg.eval.prompts_per_task)
-
-    def uncurated(seed: int) -> Path:
-        path = uncurated_split(lake, curate_cfg, len(curated), seed, work / f"uncurated-{seed}.parquet")
-        state.put(f"uncurated_tokens/{seed}", count_tokens(pq.read_table(path).to_pylist()))
-        return path
-
-    for seed in cfg.seeds:
-        if state.get(f"base/{seed}"):
-            continue
-        if cfg.eval.temperature == 0 and state.get(f"base/{cfg.seeds[0]}"):
-            state.put(f"base/{seed}", state.get(f"base/{cfg.seeds[0]}"))  # greedy: deterministic
-            continue
-        print(f"[efficacy] seed {seed}: evaluating base", file=sys.stderr, flush=True)
-        base = evaluate("smollm2-135m-instruct", prompts, cfg, curate_cfg.prompt_format, seed)
-        state.put(f"base/{seed}", {"tokens": 0, "seconds": 0.0, "steps": 0, **base})
-    return {"cfg": cfg, "lake": lake, "work": work, "splits": splits, "uncurated": uncurated,
-            "eval": prompts, "format": curate_cfg.prompt_format}
-
-
-def curate_facts(lake, splits: dict, curated: list[dict], cfg: EfficacyConfig) -> dict:
-    """Split sizes, SFT tokens and origins, the train prompt pool, and leaks into the eval set."""
-    from schemas.split_registry import read_split
-
-    texts = set(eval_prompts(cfg.eval.prompts_per_task).column("prompt").to_pylist())
-    train = lake.read("prompts", where="split_guard = 'train' AND source LIKE 'reasoning_gym:%'")
-    origins: dict[str, int] = {}
-    for row in curated:
-        origins[row["origin"]] = origins.get(row["origin"], 0) + 1
-    return {"splits": {kind: read_split(lake, name).rows.num_rows for kind, name in splits.items()},
-            "sft_tokens": count_tokens(curated), "sft_origins": origins, "train_prompts": train.num_rows,
-            "sft_prompts": len({row["prompt_id"] for row in curated}),
-            # exact text matches; the curate flow's n-gram decontamination runs before this
-            "eval_overlap": sum(text in texts for text in train.column("prompt").to_pylist())}
+        publish(cfg)
+    print(json.dumps({"name": "efficacy", "profile": cfg.profile, "results": str(cfg.results_dir),
+                      "runs": len(results)}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

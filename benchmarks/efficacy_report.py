@@ -1,180 +1,107 @@
-"""Statistics and the markdown/PNG report of benchmarks/efficacy.py (no training, no I/O but the report)."""
+"""Summaries of `make efficacy`'s result files (docs/efficacy/<profile>/: experiment.json and
+runs/<arm>.seed<N>.json): per-arm accuracy over seeds and the paired comparisons of
+benchmarks/efficacy_plan.py. benchmarks/efficacy_render.py turns them into docs/results.md and the
+README block; nothing here trains or evaluates.
 
-import math
-import os
-import platform
+    python benchmarks/efficacy_report.py          # re-render docs/results.md and the README block
+"""
+
+import json
 import statistics
-from datetime import date
+import sys
 from pathlib import Path
 
-CONDITIONS = ["base", "sft_uncurated", "sft_curated", "grpo", "dpo"]
-LABELS = {"base": "1. base (no training)", "sft_uncurated": "2. SFT, uncurated split",
-          "sft_curated": "3. SFT, curated warm-up split", "grpo": "4. (3) + GRPO on the RL split",
-          "dpo": "5. (3) + DPO on preference pairs"}
-COMPARISONS = [("sft_curated", "sft_uncurated"), ("sft_curated", "base"), ("sft_uncurated", "base"),
-               ("grpo", "sft_curated"), ("dpo", "sft_curated")]
-# two-sided 95% Student t quantiles by degrees of freedom
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.efficacy_plan import COMPARISONS, QUESTIONS, arms_for, budget_comparisons  # noqa: E402
+from benchmarks.efficacy_stats import paired, t_interval, wilson  # noqa: E402
+
+RESULTS_ROOT = ROOT / "docs" / "efficacy"
+PROFILE_ORDER = ["cpu", "gpu", "quick"]  # full sizes first; a smoke profile last
 
 
-def t_interval(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% half-width over seeds (Student t); half-width 0 for a single value."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+def load_profile(directory: Path) -> dict:
+    """experiment.json and every finished run of one results directory."""
+    experiment = json.loads((directory / "experiment.json").read_text(encoding="utf-8"))
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((directory / "runs").glob("*.json"))]
+    return {"name": directory.name, "experiment": experiment, "runs": runs}
 
 
-def wilson(hits: float, n: int) -> tuple[float, float]:
-    """95% Wilson interval of a proportion (prompt sampling noise, all seeds pooled)."""
-    if n == 0:
-        return 0.0, 0.0
-    z, p = 1.96, hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+def profiles(root: Path = RESULTS_ROOT) -> list[dict]:
+    """Every results directory under `root` that has an experiment.json, full profiles first."""
+    found = [load_profile(d) for d in sorted(root.glob("*")) if (d / "experiment.json").exists()]
+    rank = {name: i for i, name in enumerate(PROFILE_ORDER)}
+    return sorted(found, key=lambda p: (p["experiment"]["mode"] == "smoke", rank.get(p["name"], 99), p["name"]))
 
 
-def summarize(state: dict, seeds: list[int]) -> dict:
-    """Per condition: accuracy mean and CIs, per-task means, tokens and wall time (means over seeds)."""
-    summary = {}
-    for condition in CONDITIONS:
-        runs = [state[f"{condition}/{s}"] for s in seeds if state.get(f"{condition}/{s}")]
-        if not runs:
-            continue
-        accuracies = [r["accuracy"] for r in runs]
-        mean, half = t_interval(accuracies)
-        n = sum(r["n"] for r in runs)
-        low, high = wilson(sum(r["accuracy"] * r["n"] for r in runs), n)
-        tasks = runs[0]["per_task"]
-        summary[condition] = {
-            "seeds": len(runs), "accuracy": mean, "ci95_seeds": half, "wilson95": [low, high],
-            "per_seed": accuracies, "per_task": {t: statistics.fmean(r["per_task"][t] for r in runs) for t in tasks},
-            "tokens": statistics.fmean(r["tokens"] for r in runs),
-            "train_seconds": statistics.fmean(r["seconds"] for r in runs),
-            "eval_seconds": statistics.fmean(r["eval_seconds"] for r in runs),
-            "answer_tokens": statistics.fmean(r["mean_tokens"] for r in runs)}
-    return summary
+def arm_summary(runs: list[dict]) -> dict:
+    """Accuracy over seeds (t interval), pooled Wilson interval, per-task means, training facts."""
+    accuracy = {r["seed"]: r["eval"]["accuracy"] for r in runs}
+    interval = t_interval(list(accuracy.values()))
+    hits, n = sum(r["eval"]["correct"] for r in runs), sum(r["eval"]["n"] for r in runs)
+    tasks = sorted(runs[0]["eval"]["per_task"])
+    per_task = {t: statistics.fmean(r["eval"]["per_task"][t][1] / r["eval"]["per_task"][t][0] for r in runs)
+                for t in tasks}
+    return {"accuracy": accuracy, "mean": interval.mean, "half": interval.half, "wilson": wilson(hits, n),
+            "per_task": per_task, "answer_tokens": statistics.fmean(r["eval"]["mean_tokens"] for r in runs),
+            "steps": [sum(s.get("steps", 0) for s in r["stages"]) for r in runs],
+            "stages": [f"{s['trainer']} on {s['data']}" for s in runs[0]["stages"]],
+            # an arm whose training spec equals another's reuses that run (e.g. enough gold rows already)
+            "same_as": sorted({r["same_run_as"].split(".seed")[0] for r in runs if r.get("same_run_as")}
+                              - {runs[0]["arm"]}),
+            "data": [s.get("data_facts", {}) for s in runs[0]["stages"]]}
 
 
-def paired(state: dict, seeds: list[int], a: str, b: str) -> tuple[float, float, int] | None:
-    """Mean difference a - b over seeds both finished, its 95% half-width, and the seed count."""
-    diffs = [state[f"{a}/{s}"]["accuracy"] - state[f"{b}/{s}"]["accuracy"] for s in seeds
-             if state.get(f"{a}/{s}") and state.get(f"{b}/{s}")]
-    if not diffs:
-        return None
-    mean, half = t_interval(diffs)
-    return mean, half, len(diffs)
+def summarize(profile: dict) -> dict:
+    """The profile's arms (finished and pending) and comparisons, ready to render."""
+    config = profile["experiment"]["config"]
+    seeds, shares = config["seeds"], config["budget"]["sft_shares"]
+    by_arm: dict[str, list[dict]] = {}
+    for run in profile["runs"]:
+        by_arm.setdefault(run["arm"], []).append(run)
+    arms = []
+    for arm in arms_for(shares):
+        runs = sorted(by_arm.get(arm.name, []), key=lambda r: r["seed"])
+        pending = [s for s in seeds if s not in {r["seed"] for r in runs}]
+        arms.append({"name": arm.name, "label": arm.label, "pending": pending,
+                     "summary": arm_summary(runs) if runs else None})
+    found = {a["name"]: a["summary"]["accuracy"] for a in arms if a["summary"]}
+    return {"name": profile["name"], "experiment": profile["experiment"], "arms": arms,
+            "comparisons": [compare(c, found) for c in COMPARISONS + budget_comparisons(shares)]}
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
+def compare(comparison, accuracy: dict[str, dict]) -> dict:
+    """treatment - baseline paired by seed; `pending` when either side has no finished seed."""
+    out = {"question": comparison.question, "question_title": QUESTIONS[comparison.question],
+           "treatment": comparison.treatment, "baseline": comparison.baseline, "says": comparison.says}
+    both = paired(accuracy.get(comparison.treatment, {}), accuracy.get(comparison.baseline, {}))
+    if both is None:
+        return {**out, "pending": True}
+    interval, diffs = both
+    verdict = ("one seed: no CI" if interval.half is None else
+               "CI excludes 0" if interval.excludes_zero else "not distinguishable from 0")
+    return {**out, "pending": False, "mean": interval.mean, "half": interval.half, "n": interval.n,
+            "diffs": diffs, "verdict": verdict}
 
 
-def results_table(summary: dict) -> list[str]:
-    lines = ["| condition | seeds | accuracy % | 95% CI (seeds) | 95% CI (Wilson, pooled) | "
-             "tokens trained | train wall s | answer tokens | " + " | ".join(TASK_SHORT.values()) + " |",
-             "|---|---|---|---|---|---|---|---|" + "---|" * len(TASK_SHORT)]
-    for condition, row in summary.items():
-        low, high = row["wilson95"]
-        tasks = " | ".join(_pct(row["per_task"].get(t, float("nan"))) for t in TASK_SHORT)
-        lines.append(f"| {LABELS[condition]} | {row['seeds']} | {_pct(row['accuracy'])} | "
-                     f"± {_pct(row['ci95_seeds'])} | {_pct(low)}–{_pct(high)} | {row['tokens']:,.0f} | "
-                     f"{row['train_seconds']:.0f} | {row['answer_tokens']:.1f} | {tasks} |")
-    return lines
+def publish(cfg=None, *, root: Path = RESULTS_ROOT, results_md: Path | None = None, readme: Path | None = None) -> None:
+    """Re-render docs/results.md and the README's efficacy block from every results directory."""
+    from benchmarks.efficacy_render import render_results, replace_block, render_readme_block
+
+    summaries = [summarize(p) for p in profiles(root)]
+    results_md = results_md or ROOT / "docs" / "results.md"
+    readme = readme or ROOT / "README.md"
+    results_md.write_text(render_results(summaries), encoding="utf-8")
+    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), render_readme_block(summaries)),
+                      encoding="utf-8")
 
 
-TASK_SHORT = {"chain_sum": "chain_sum %", "gcd": "gcd %", "letter_counting": "letter_counting %",
-              "basic_arithmetic": "basic_arithmetic %"}
+def main() -> int:
+    publish()
+    print(json.dumps({"name": "efficacy_report", "profiles": [p["name"] for p in profiles()]}))
+    return 0
 
 
-def findings(state: dict, seeds: list[int]) -> list[str]:
-    """One line per comparison, saying whether the seed CI of the difference excludes zero."""
-    lines = []
-    for a, b in COMPARISONS:
-        result = paired(state, seeds, a, b)
-        if result is None:
-            continue
-        mean, half, n = result
-        verdict = ("CI excludes 0" if n > 1 and abs(mean) > half else
-                   "not distinguishable from 0" if n > 1 else "one seed: no CI")
-        lines.append(f"- {a} − {b}: {'+' if mean >= 0 else '−'}{_pct(abs(mean))} points "
-                     f"(95% CI ± {_pct(half)}, {n} paired seed{'s' if n > 1 else ''}; {verdict})")
-    return lines
-
-
-def plot(summary: dict, path: Path) -> None:
-    """Bar per condition (mean over seeds) with the seed CI, and the seeds as dots."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(summary)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    means = [100 * summary[c]["accuracy"] for c in names]
-    errors = [100 * summary[c]["ci95_seeds"] for c in names]
-    ax.bar(range(len(names)), means, yerr=errors, capsize=4, color="#7aa6c2")
-    for i, c in enumerate(names):
-        ax.scatter([i] * len(summary[c]["per_seed"]), [100 * a for a in summary[c]["per_seed"]],
-                   color="#1f3b4d", s=12, zorder=3)
-    ax.set_xticks(range(len(names)), [c.replace("_", "\n") for c in names])
-    ax.set_ylabel("held-out accuracy %")
-    ax.set_title("SmolLM2-135M-Instruct, 4 reasoning-gym tasks (95% CI over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_report(path: Path, summary: dict, cfg, state: dict) -> None:
-    """docs/results.md (and results.png beside it) from the finished runs so far."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if summary:
-        plot(summary, path.with_suffix(".png"))
-    curate = state.get("curate", {})
-    uncurated = [state[k] for k in state if k.startswith("uncurated_tokens/")]
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    text = [
-        "# Curation efficacy", "",
-        "Generated by `make efficacy` (`benchmarks/efficacy.py`, sizes in `configs/efficacy.yaml`); "
-        "do not edit by hand.", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; {platform.python_version()}; "
-        f"date {date.today().isoformat()}; load average at writing {load} (shared machine: wall times "
-        "are inflated and noisy)." + (f" Note: {state['note']}" if state.get("note") else ""), "",
-        "## Setup", "",
-        f"- Model: bundled SmolLM2-135M-Instruct. Tasks: chain_sum, gcd, letter_counting, basic_arithmetic "
-        f"at the easy settings of `{cfg.curate.config}`; {cfg.curate.prompts_per_task} training prompts "
-        f"per task, curated once (k samples, verify, hygiene, difficulty, splits) in "
-        f"{curate.get('seconds', 0):.0f} s.",
-        f"- Curated splits (rows): {curate.get('splits', {})}. The SFT split has "
-        f"{curate.get('sft_prompts', '?')} of the {curate.get('train_prompts', '?')} train prompts (after "
-        f"dedup and decontamination), answers by origin {curate.get('sft_origins', {})} (self: a verified-"
-        f"correct sample of the model, shortest first; gold: the gold answer when no sample was correct); "
-        f"{curate.get('sft_tokens', 0):,} tokens.",
-        f"- Uncurated split, per seed: the same number of examples, random train prompts from the same pool, "
-        f"each with its first sample, no verification or filtering; tokens per seed {uncurated}. When the "
-        "curated split covers the whole pool, both splits hold the same prompts and differ only in the answers.",
-        f"- Held-out eval: the first {cfg.eval.prompts_per_task} questions per task of data/eval/*.jsonl "
-        f"(reasoning-gym seeds 9000+, decontaminated: {curate.get('eval_overlap', '?')} training prompts "
-        f"equal an eval question), temperature {cfg.eval.temperature}, max {cfg.eval.max_tokens} tokens, "
-        "verified by the same reasoning-gym verifiers as curation.",
-        f"- Seeds {cfg.seeds} (training data order and sampling; eval sampling too when its temperature > 0). SFT {cfg.sft}; "
-        f"GRPO {cfg.grpo}; DPO {cfg.dpo}.",
-        "- Tokens trained and wall time are per seed and cumulative (GRPO and DPO include their SFT "
-        "warm-up); wall time covers model loading and training, not evaluation. Answer tokens: mean "
-        "length of the model's answers on the eval prompts.", "",
-        "## Results", "", *results_table(summary), "", f"![accuracy per condition]({path.with_suffix('.png').name})",
-        "", "Paired differences (same seed):", "", *findings(state, cfg.seeds), "",
-        "## Limits", "",
-        "- CPU budget: every size above is small (tens of prompts, a few optimizer steps), so effects "
-        "of a few points are within noise. The sizes are a config: on a GPU raise "
-        "`curate.prompts_per_task`, the trainer steps and `seeds` in configs/efficacy.yaml.",
-        "- Answer format: the curated SFT targets are the shortest verified-correct sample or "
-        "`Answer: <gold>`, so SFT on them also teaches a terse answer format (see the answer tokens "
-        "column); part of a gain can come from answers the verifier extracts more reliably, not from "
-        "better reasoning.",
-        "- GRPO and DPO run a handful of optimizer steps at a small learning rate here: a null result "
-        "for them says little about longer runs.",
-        "- One curation run serves every seed (curation itself is seeded once); the uncurated split is "
-        "redrawn per seed from the same post-dedup, decontaminated prompt pool.", ""]
-    path.write_text("\n".join(text), encoding="utf-8")
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,10 +32,11 @@ def test_every_shipped_config_loads(name):
             assert all(DecontamConfig(**s.config) for s in bench.decontam_recall.settings)
             assert bench.scaling.prompts == sorted(bench.scaling.prompts)
     elif kind == "efficacy":
-        from benchmarks.efficacy import load_efficacy_config
+        from benchmarks.efficacy_config import load_efficacy_config
 
-        assert load_efficacy_config(path, quick=False).seeds
-        assert load_efficacy_config(path, quick=True).seeds
+        assert len(load_efficacy_config(path).seeds) >= 3
+        for profile in load_efficacy_config(path).profiles:
+            assert load_efficacy_config(path, profile).profile == profile
     elif kind == "loop":
         from flows.closed_loop_config import load_loop_config
 
