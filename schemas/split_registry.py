@@ -94,6 +94,9 @@ def read_split(lake: Lake, name: str, version: int | None = None) -> Split:
     table = lake.read(entry["table_name"], version=version)
     ids = pa.array(entry["row_ids"], pa.string())
     rows = table.filter(pc.is_in(table.column(ROW_ID[entry["table_name"]]), value_set=ids))
+    # in the order the split registered its rows: a lake scan has no fixed order, and a seeded
+    # trainer shuffles positions, so the same split must always arrive the same way
+    rows = rows.take(pc.sort_indices(pc.index_in(rows.column(ROW_ID[entry["table_name"]]), value_set=ids)))
     if rows.num_rows == 0:
         raise SplitError(f"split '{name}' version {version} is empty")
     if entry["kind"] == "rl":
