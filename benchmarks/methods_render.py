@@ -17,11 +17,12 @@ def render(report: dict) -> str:
              "Each method is two curate runs that differ only in its switch (`--set` overrides of the config; "
              "the demo's own setting is one side), each on a fresh lake with a fresh engine loaded with the same "
              "seed, so runs that ask for the same samples get the same ones. Split rows read off → on, with the "
-             "rows that came in (+) and went out (−) by row id. A method that changes which samples are asked for "
-             "(the prompt filters, adaptive sampling, temperature, synthesis) also changes the draws after them on "
-             "an engine without per-request seeds (vLLM's CPU build): there rows in and out carry sampling noise "
-             "too. Cost is the run's wall time and the tokens the engine generated (probes, rollouts and judge "
-             "calls included).", ""]
+             "rows that came in (+) and went out (−) by row id. On an engine without per-request seeds (vLLM's CPU "
+             "build) a method that changes what the engine is asked (which prompts are kept or sampled, how many "
+             "samples, which prefixes are probed for step values) changes every draw after it, so its rows in and "
+             "out mix its effect with sampling noise; the report's --quick mode (a deterministic policy, run in the "
+             "tests) shows the effect alone. Cost is the run's wall time and the tokens the engine generated "
+             "(probes, rollouts and judge calls included).", ""]
     if made["mode"] == "quick":
         lines += [QUICK_WARNING, ""]
     lines += ["| method | paper | split rows off → on (+in −out) | seconds off → on | tokens off → on |",
