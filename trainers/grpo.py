@@ -68,6 +68,7 @@ class GRPORecipe(Recipe):
         if not kept:
             raise SplitError(f"every prompt is longer than max_length={cfg.max_length} tokens")
         self.rows, self.prompts = [r for r, _ in kept], [ids for _, ids in kept]
+        self.longest_prompt = max(map(len, self.prompts))
         self.dropped = len(rows) - len(kept)
         self.eval_rows = (eval_rows or [])[:cfg.eval_max_examples]
         self.eval_prompts = [encode_prompt(tokenizer, r["chat"]) for r in self.eval_rows]
@@ -80,11 +81,11 @@ class GRPORecipe(Recipe):
     def example_tokens(self, index: int) -> int:
         """At most G samples of prompt + max_new_tokens (a retrospective slot's row is drawn only
         when its stage starts: the longest prompt bounds it)."""
-        prompt = max(map(len, self.prompts)) if self.plan is not None else len(self.prompts[index])
+        prompt = self.longest_prompt if self.plan is not None else len(self.prompts[index])
         return self.cfg.num_generations * (prompt + self.cfg.max_new_tokens)
 
     def unit_tokens(self) -> int:
-        return max(len(p) for p in self.prompts) + self.cfg.max_new_tokens
+        return self.longest_prompt + self.cfg.max_new_tokens
 
     @property
     def n_rows(self) -> int:
