@@ -27,10 +27,11 @@ def sample_store(backend, lake: Lake, prompts: pa.Table, cfg, sampling: Sampling
 
 
 def sample_missing(backend, store: SampleStore, prompts: pa.Table, cfg, sampling: Sampling,
-                   indices: range, advance) -> list[pa.Table]:
+                   indices: range, advance, work: dict | None = None) -> list[pa.Table]:
     """The samples of `prompts` at `indices`: those the store holds, the rest generated (and
-    staged) shard by shard, locally or on the Ray workers."""
-    work = store.pending(prompts, indices)
+    staged) shard by shard, locally or on the Ray workers. `work`: store.pending() if the caller
+    has it already."""
+    work = store.pending(prompts, indices) if work is None else work
     held = store.take(prompts, indices)
     parts = [held] if held is not None else []
     store.note_generating(prompts, work)
@@ -46,9 +47,9 @@ def sample_missing(backend, store: SampleStore, prompts: pa.Table, cfg, sampling
 @task(name="generate-all", cache_policy=NO_CACHE)
 def generate_stage(backend, store: SampleStore, prompts: pa.Table, cfg, sampling: Sampling) -> pa.Table:
     """All k samples of every prompt: reuse what exists, generate the rest shard by shard."""
-    todo = sum(len(rows) for rows in store.pending(prompts, range(sampling.k)).values())
-    with stage_bar("generate", todo) as advance:
-        parts = sample_missing(backend, store, prompts, cfg, sampling, range(sampling.k), advance)
+    work = store.pending(prompts, range(sampling.k))
+    with stage_bar("generate", sum(len(rows) for rows in work.values())) as advance:
+        parts = sample_missing(backend, store, prompts, cfg, sampling, range(sampling.k), advance, work)
     return pa.concat_tables([p.select(parts[-1].column_names) for p in parts])
 
 
