@@ -3,6 +3,7 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -63,6 +64,12 @@ class GenerationBackend(ABC):
     kind: str = "custom"  # the config's `backend` value
     model_name: str = "unknown"
     supports_request_seeds: bool = False
+
+    @staticmethod
+    def reported_name(model: str | Path) -> str:
+        """The name this kind of backend reports for `model` (generations.model): an engine over
+        local weights says its model folder's name."""
+        return Path(model).name
 
     @abstractmethod
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling, *,

@@ -9,8 +9,9 @@ BACKEND_KINDS = ("vllm", "transformers", "openai")
 
 
 def reported_model_name(kind: str, model: str | Path) -> str:
-    """The name a backend of this kind reports for `model` (generations.model, prompt_stats.model)."""
-    return str(model) if kind == "openai" else Path(model).name
+    """The name a backend of this kind reports for `model` (generations.model, prompt_stats.model):
+    the backend class's own rule, without loading an engine."""
+    return backend_class(kind).reported_name(model)
 
 
 def backend_class(kind: str) -> type[GenerationBackend]:

