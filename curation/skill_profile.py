@@ -57,9 +57,10 @@ def _stats(prompt_stats: pa.Table, cfg: SkillProfileConfig) -> dict[str, dict]:
 
 
 def missing_skill_profile(prompt_stats: pa.Table, prompt_skills: pa.Table, skills: pa.Table,
-                          cfg: SkillProfileConfig) -> pa.Table:
+                          cfg: SkillProfileConfig, *, policy: str | None = None) -> pa.Table:
     """Per skill: prompts, samples, failures, confidence-weighted pass rate, Wilson interval,
-    deficit = (threshold - pass_rate) / threshold when missing, else 0."""
+    deficit = (threshold - pass_rate) / threshold when missing, else 0. `policy` is the sampling
+    model's fingerprint, which the lake keys (and finds) a profile by."""
     stats = _stats(prompt_stats, cfg)
     acc: dict[str, list[float]] = {}  # skill -> [prompts, samples, failures, weighted correct, weighted k]
     for link in prompt_skills.to_pylist():
@@ -83,7 +84,7 @@ def missing_skill_profile(prompt_stats: pa.Table, prompt_skills: pa.Table, skill
         deficit = (cfg.missing_threshold - rate) / cfg.missing_threshold if missing else 0.0
         rows.append({"skill_id": sid, "name": name, "model": model, "n_prompts": n_prompts,
                      "n_samples": n_samples, "n_failures": n_fail, "pass_rate": rate, "ci_low": low,
-                     "ci_high": high, "deficit": deficit, "missing": missing})
+                     "ci_high": high, "deficit": deficit, "missing": missing, "policy": policy})
     schema = pa.schema([f for f in PROFILE.schema if f.name != "run_id"])
     return pa.Table.from_pylist(rows, schema=schema)
 

@@ -51,7 +51,8 @@ class SkillSynthesisConfig(StrictModel):
     pairs: int = Field(4, ge=1, description="model: write for this many of the profile's weakest skill pairs")
     profile_run: str | None = Field(
         None, description="model: the curate run whose skill_profile names the weakest pairs; "
-        "null: this policy's latest profile in the lake (a loop sets the previous round's)")
+        "null: this policy's latest profile in the lake, matched by the model's fingerprint (a loop sets the "
+        "previous round's)")
     agreement: AgreementConfig = Field(default_factory=AgreementConfig)
     max_part_chars: int = Field(1200, ge=50, description="compose: skip source prompts longer than this")
     temperature: float = Field(0.8, ge=0.0, description="model: sampling temperature of the writing")

@@ -86,9 +86,12 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     _spec("step_values", ["generation_id", "prefix_steps"],
           ("prompt_id", S), ("generation_id", S), ("prefix_steps", I), ("n_steps", I), ("prefix_chars", I),
           ("prefix_hash", S), ("n_rollouts", I), ("n_correct", I), ("value", F), ("divergence", B), ("run_id", S)),
-    _spec("skill_profile", ["skill_id", "model"],
+    # Per skill, one policy's profile: keyed by its fingerprint (model is the name it reports), so two
+    # models in folders of one name keep their own. Rows written before `policy` existed hold NULL.
+    _spec("skill_profile", ["skill_id", "policy"],
           ("skill_id", S), ("name", S), ("model", S), ("n_prompts", I), ("n_samples", I), ("n_failures", I),
-          ("pass_rate", F), ("ci_low", F), ("ci_high", F), ("deficit", F), ("missing", B), ("run_id", S)),
+          ("pass_rate", F), ("ci_low", F), ("ci_high", F), ("deficit", F), ("missing", B), ("policy", S),
+          ("run_id", S)),
     # The difficulty ledger: each sample of a policy counted once (by generation id), and per
     # (prompt, policy fingerprint) the successes and attempts pooled over every run that sampled it.
     _spec("difficulty_samples", ["policy", "generation_id"],

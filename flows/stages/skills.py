@@ -2,8 +2,9 @@
 Missing-Skill-Profile, and skill-pair synthesis.
 
 Model synthesis (STAT-Syn) writes for the weakest pairs of a profile measured BEFORE this run:
-`skills.synthesis.profile_run`, or this policy's latest profile in the lake (a closed loop passes
-the previous round's, as it passes that round's failures). Written questions are a source: they
+`skills.synthesis.profile_run`, or this policy's latest profile in the lake, found by the model's
+fingerprint (its weights, config and tokenizer), not its folder name (a closed loop passes the
+previous round's, as it passes that round's failures). Written questions are a source: they
 pass the same prompt filters, get their own samples and difficulty in this run, and this run's
 profile measures them. Without a profile the run stops before any sampling (`synthesis_profile`).
 """
@@ -12,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation import skill_extraction, skill_profile, skill_synthesis, skill_tagging, skill_writing, skills
-from curation.backends import reported_model_name
 from flows.config import CurateConfig
 from flows.progress import stage_bar
 from flows.stages.state import CurationState
@@ -27,15 +27,20 @@ def synthesis_profile(cfg: CurateConfig) -> pa.Table | None:
     synthesis = _synthesis(cfg, "model")
     if synthesis is None:
         return None
-    lake, model = Lake(cfg.lake), reported_model_name(cfg.backend, cfg.model)
+    lake = Lake(cfg.lake)
     exists = lake.exists()
-    run = synthesis.profile_run or (_latest_profile_run(lake, model) if exists else None)
+    if synthesis.profile_run:
+        run, found = synthesis.profile_run, f"no skill_profile rows of run '{synthesis.profile_run}'"
+    else:
+        policy = _policy_fingerprint(cfg)
+        run = _latest_profile_run(lake, policy) if exists else None
+        found = (f"no skill_profile of this policy (model '{cfg.model}', fingerprint {policy}; profiles written "
+                 "before skill_profile recorded fingerprints are found only by naming their run in "
+                 "skills.synthesis.profile_run)")
     profile = lake.read("skill_profile", where=f"run_id = {literal(run)}") if run and exists else None
     if profile is None or profile.num_rows == 0:
-        found = f"no skill_profile rows of run '{run}'" if synthesis.profile_run else \
-            f"no skill_profile of model '{model}'"
         raise InputError(f"mode 'model' writes questions for the weakest skill pairs of a Missing-Skill-Profile, "
-                         f"and lake {cfg.lake} has {found}; curate once without synthesis first (a loop "
+                         f"and lake {lake.location} has {found}; curate once without synthesis first (a loop "
                          "starts synthesis at round 1)", field="skills.synthesis.profile_run")
     skill_writing.weakest_pairs(profile, synthesis.pairs, cfg.skills.profile.min_prompts)  # two judged skills
     return profile
@@ -47,10 +52,25 @@ def _synthesis(cfg: CurateConfig, mode: str):
     return synthesis if synthesis is not None and synthesis.mode == mode and synthesis.n_prompts else None
 
 
-def _latest_profile_run(lake: Lake, model: str) -> str | None:
-    rows = lake.query("SELECT p.run_id FROM skill_profile p JOIN runs r USING (run_id) "
-                      f"WHERE p.model = {literal(model)} ORDER BY r.started DESC LIMIT 1").to_pylist()
-    return rows[0]["run_id"] if rows else None
+def _policy_fingerprint(cfg: CurateConfig) -> str:
+    """The fingerprint the run's backend will report for its model (what skill_profile.policy
+    holds), from the model's files without loading an engine."""
+    from curation.backends import identity_without_engine  # looked up per call, like load_backend in run_curation
+
+    return identity_without_engine(cfg.backend, cfg.model, cfg.backend_options).fingerprint
+
+
+def _latest_profile_run(lake: Lake, policy: str) -> str | None:
+    """The newest run holding a profile of this policy. Profiles written before skill_profile had
+    a policy column read NULL there and never match: a folder name cannot tell two models apart."""
+    runs = set(lake.read("skill_profile", where=f"policy = {literal(policy)}", columns=["run_id"])
+               .column("run_id").to_pylist())
+    if not runs:
+        return None
+    started = lake.read("runs", where=f"run_id IN ({', '.join(map(literal, sorted(runs)))})",
+                        columns=["run_id", "started"]).to_pylist()
+    newest = max(started, key=lambda r: (r["started"], r["run_id"]), default=None)
+    return newest["run_id"] if newest else None
 
 
 def write_prompts(state: CurationState) -> None:
@@ -135,7 +155,7 @@ def compose(state: CurationState) -> None:
 def profile(state: CurationState) -> None:
     """Per-skill pass rate of the policy; skills under the threshold are its missing profile."""
     state.profile = skill_profile.missing_skill_profile(state.stats, state.prompt_skills, state.skills,
-                                                        state.cfg.skills.profile)
+                                                        state.cfg.skills.profile, policy=state.policy)
     state.out.add("skill_profile", state.profile)
     state.out.counts["missing_skills"] = len(skill_profile.missing_skills(state.profile))
 

@@ -96,11 +96,13 @@ class FakePolicy(GenerationBackend):
 
 
 def curate_with_fake_policy(cfg, monkeypatch):
-    """Run the real curate flow (run_curation) with FakePolicy in place of the engine it would load."""
+    """Run the real curate flow (run_curation) with FakePolicy in place of the engine it would load,
+    and its identity in place of the one that engine's files would give."""
     import curation.backends
     from flows.curate import run_curation
     from flows.sources import load_prompts
 
     policy = FakePolicy({p["prompt"]: p["answer"] for p in load_prompts(cfg.sources).to_pylist()})
     monkeypatch.setattr(curation.backends, "load_backend", lambda *args, **kwargs: policy)
+    monkeypatch.setattr(curation.backends, "identity_without_engine", lambda *args, **kwargs: policy.identity())
     return run_curation(cfg)

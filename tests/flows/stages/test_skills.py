@@ -1,7 +1,8 @@
 """The skill methods inside real curate runs on the fake policy: extraction makes the inventory
 richer than the task list and tags prompts with several skills; model synthesis writes verified
 questions for the previous profile's weakest pair, which then reach the splits; synthesis
-without a profile stops before any sampling and writes nothing."""
+without a profile stops before any sampling and writes nothing; the profile is recorded under the
+policy's fingerprint (test_skills_profile_lookup.py: found by it, not by the model's folder name)."""
 
 import json
 import re
@@ -9,7 +10,7 @@ import re
 import pytest
 
 import curation.backends
-from fake_policy import curate_with_fake_policy
+from fake_policy import FakePolicy, curate_with_fake_policy
 from flows.config import validate
 from flows.curate import run_curation
 from flows.stages.state import CurationState
@@ -129,6 +130,8 @@ def test_model_synthesis_writes_verified_questions_for_the_weakest_pair(synthesi
         assert meta["verified_by"] == "agreement" and meta["agreement"] >= 0.75 and meta["k"] == 4
         red, blue = map(int, re.search(r"holds (\d+) red and (\d+) blue", row["prompt"]).groups())
         assert row["verifier"] == "math" and row["answer"] == str(red + blue)  # the agreed gold is right
+    # both runs recorded their profile under the policy's fingerprint, by which the second found the first's
+    assert rows(lake, "SELECT DISTINCT policy FROM skill_profile") == [{"policy": FakePolicy({}).identity().fingerprint}]
     drops = rows(lake, "SELECT reason FROM filter_log WHERE step = 'skill_synthesis'")
     reasons = {r["reason"].split(":")[0] for r in drops}
     assert {"no problem in the reply", "the problem was cut off at max_tokens", "answers disagree"} <= reasons
@@ -153,7 +156,7 @@ def pair_rows_in_rl(lake: Lake, run_id: str, pair: list[str]) -> int:
 def test_synthesis_without_a_profile_fails_before_sampling(tmp_path, monkeypatch, synthesis_runs):
     calls = []
     monkeypatch.setattr(curation.backends, "load_backend", lambda *a, **k: calls.append(a))
-    with pytest.raises(InputError, match="no skill_profile of model 'fake-policy'"):
+    with pytest.raises(InputError, match="no skill_profile of this policy \\(model 'fake-policy', fingerprint"):
         run_curation(validate(config(tmp_path, synthesis=SYNTHESIS)))
     assert calls == [] and not Lake(tmp_path / "lake").exists()
 
