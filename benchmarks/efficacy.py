@@ -92,6 +92,7 @@ def setup(ctx: Context) -> dict:
     cfg, calls = ctx.cfg, ctx.calls
     lake_dir = ctx.work / f"lake-{fingerprint([cfg.curate.model_dump(mode='json'), cfg.smoke])}"
     log(f"curating into {lake_dir}")
+    reused = (lake_dir / "catalog.ducklake").exists()  # then the curate seconds below are a lookup's
     (ctx.curate_cfg, ctx.lake, _), wall, cpu, load = measured(lambda: calls.curate(
         cfg.curate.config, cfg.curate.prompts_per_task, cfg.curate.overrides, lake_dir, smoke=cfg.smoke))
     ctx.base_model = calls.tiny_model(ctx.work / "tiny-model") if cfg.smoke else cfg.model
@@ -101,7 +102,7 @@ def setup(ctx: Context) -> dict:
     ctx.count, ctx.label_count = calls.sft_token_counters(cfg.sft, ctx.base_model)
     ctx.eval_prompts = calls.eval_prompts(cfg.tasks, cfg.eval.prompts_per_task)
     eval_texts = set(ctx.eval_prompts.column("prompt").to_pylist())
-    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "pool_prompts": len(ctx.pool),
+    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "curate_reused": reused, "pool_prompts": len(ctx.pool),
                  "sft": data.facts(ctx.splits["sft"][1], ctx.count, label_count=ctx.label_count),
                  "rl": {"rows": len(ctx.splits["rl"][1]),
                         "by_task": _by_task(ctx.splits["rl"][1])},

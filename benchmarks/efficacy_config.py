@@ -1,4 +1,4 @@
-"""The sizes of `make efficacy` (configs/efficacy.yaml): a default (2-core CPU, about an hour on
+"""The sizes of `make efficacy` (configs/efficacy.yaml): a default (2-core CPU, under two hours on
 quiet cores) and named profiles merged over it (`quick`: a smoke run; `gpu`: the sizes for a
 lent accelerator), then dotted `--set` overrides. The trainer sections are trainer options."""
 
