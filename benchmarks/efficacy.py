@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks import efficacy_data as data  # noqa: E402
 from benchmarks.efficacy_config import EfficacyConfig, load_efficacy_config  # noqa: E402
-from benchmarks.efficacy_plan import Arm, arms_for, fingerprint  # noqa: E402
+from benchmarks.efficacy_plan import Arm, Stage, arms_for, curve_points, fingerprint  # noqa: E402
 
 def log(message: str) -> None:
     print(f"[efficacy {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -92,6 +92,7 @@ def setup(ctx: Context) -> dict:
     cfg, calls = ctx.cfg, ctx.calls
     lake_dir = ctx.work / f"lake-{fingerprint([cfg.curate.model_dump(mode='json'), cfg.smoke])}"
     log(f"curating into {lake_dir}")
+    reused = (lake_dir / "catalog.ducklake").exists()  # then the curate seconds below are a lookup's
     (ctx.curate_cfg, ctx.lake, _), wall, cpu, load = measured(lambda: calls.curate(
         cfg.curate.config, cfg.curate.prompts_per_task, cfg.curate.overrides, lake_dir, smoke=cfg.smoke))
     ctx.base_model = calls.tiny_model(ctx.work / "tiny-model") if cfg.smoke else cfg.model
@@ -101,7 +102,7 @@ def setup(ctx: Context) -> dict:
     ctx.count, ctx.label_count = calls.sft_token_counters(cfg.sft, ctx.base_model)
     ctx.eval_prompts = calls.eval_prompts(cfg.tasks, cfg.eval.prompts_per_task)
     eval_texts = set(ctx.eval_prompts.column("prompt").to_pylist())
-    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "pool_prompts": len(ctx.pool),
+    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "curate_reused": reused, "pool_prompts": len(ctx.pool),
                  "sft": data.facts(ctx.splits["sft"][1], ctx.count, label_count=ctx.label_count),
                  "rl": {"rows": len(ctx.splits["rl"][1]),
                         "by_task": _by_task(ctx.splits["rl"][1])},
@@ -153,13 +154,21 @@ def stage_rows(ctx: Context, arm: Arm, data_name: str, seed: int) -> dict:
     raise ValueError(f"unknown stage data '{data_name}'")
 
 
-def stage_options(ctx: Context, arm: Arm, trainer: str) -> dict:
-    """The trainer options of a stage: the config's section, GRPO steps from the budget when a budget point."""
-    options = dict(getattr(ctx.cfg, trainer))
-    if trainer == "grpo" and arm.share is not None:
+def stage_options(ctx: Context, arm: Arm, stage: Stage) -> dict:
+    """The trainer options of a stage: the config's section (a long stage: with `curve.grpo` over it),
+    GRPO steps from the budget when a budget point."""
+    options = dict(getattr(ctx.cfg, stage.trainer))
+    if stage.long:
+        options.update(ctx.cfg.curve.grpo)
+    if stage.trainer == "grpo" and arm.share is not None:
         total, per_step = budget_total(ctx.cfg)
         options["max_steps"] = data.budget_split(total, arm.share, per_step)[1]
     return options
+
+
+def stage_points(spec: dict) -> list[int]:
+    """The steps at which a long stage's checkpoints are evaluated (none for other stages)."""
+    return curve_points(spec["options"]["max_steps"], spec["every"]) if "every" in spec else []
 
 
 def resolve(ctx: Context, arm: Arm, seed: int) -> list[dict]:
@@ -170,15 +179,20 @@ def resolve(ctx: Context, arm: Arm, seed: int) -> list[dict]:
         if "rows" in rows and not rows["rows"]:
             continue  # e.g. a budget share too small for one SFT row: the arm is its GRPO stage alone
         identity = rows.get("split") or sorted(r["prompt_id"] + r.get("origin", "") for r in rows["rows"])
-        specs.append({"trainer": stage.trainer, "data": stage.data, "options": stage_options(ctx, arm, stage.trainer),
-                      "identity": identity, "rows": rows})
+        spec = {"trainer": stage.trainer, "data": stage.data, "options": stage_options(ctx, arm, stage),
+                "identity": identity, "rows": rows}
+        if stage.long:
+            if not spec["options"].get("max_steps"):
+                raise ValueError(f"arm {arm.name}: a long GRPO stage needs max_steps (curve.grpo or grpo)")
+            spec["every"] = ctx.cfg.curve.every
+        specs.append(spec)
     return specs
 
 
 def hashed(ctx: Context, specs: list[dict], seed: int | None) -> str:
     """Identity of a trained chain: base model, each stage's trainer, options and data, the seed."""
-    return fingerprint([ctx.base_model] + [{k: s[k] for k in ("trainer", "options", "identity")} for s in specs]
-                       + [seed])
+    return fingerprint([ctx.base_model] + [{k: s[k] for k in ("trainer", "options", "identity", "every") if k in s}
+                                           for s in specs] + [seed])
 
 
 def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[str, list[dict]]:
@@ -187,8 +201,9 @@ def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[s
     for index, spec in enumerate(specs):
         out = ctx.work / "ckpt" / hashed(ctx, specs[:index + 1], seed)
         record = {"trainer": spec["trainer"], "data": spec["data"], "data_facts": spec["rows"]["facts"]}
-        done = out / "efficacy_stage.json"
-        if done.exists():
+        done, points = out / "efficacy_stage.json", stage_points(spec)
+        # a long stage keeps a checkpoint per evaluated step (without them it trains again)
+        if done.exists() and all((out / f"checkpoint-{k}").is_dir() for k in points[:-1]):
             log(f"seed {seed} {arm.name}: stage {index + 1} reused ({out.name})")
             record.update(json.loads(done.read_text()), reused=True)
         else:
@@ -197,8 +212,9 @@ def train_chain(ctx: Context, arm: Arm, specs: list[dict], seed: int) -> tuple[s
             source = {"split": spec["rows"]["split"]} if "split" in spec["rows"] else \
                 {"data": ctx.calls.write_rows(spec["rows"]["rows"], out.with_suffix(".parquet"))}
             shutil.rmtree(out, ignore_errors=True)  # a stage killed half-way starts over
+            saving = {"save_interval": spec["every"], "save_total_limit": len(points)} if points else {}
             trained, wall, cpu, load = measured(lambda: ctx.calls.train(
-                spec["trainer"], spec["options"], lake=ctx.lake, seed=seed, start=start, out=out,
+                spec["trainer"], {**spec["options"], **saving}, lake=ctx.lake, seed=seed, start=start, out=out,
                 run_id=f"{arm.name}-{seed}-{index}-{uuid.uuid4().hex[:6]}", **source))
             trained.update(wall_s=wall, cpu_s=cpu, load_end=load)
             done.write_text(json.dumps(trained))
@@ -249,6 +265,10 @@ def run_arm(ctx: Context, arm: Arm, seed: int, done: dict[str, dict]) -> dict:
         result = {"arm": arm.name, "label": arm.label, "seed": seed, "profile": ctx.cfg.profile, "mode": mode(ctx.cfg),
                   "fingerprint": key, "share": arm.share, "stages": stages, "eval": evaluate(ctx, model, seed),
                   "machine": machine(), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if arm.curve:  # the checkpoints before the last step; the last is `eval`
+            points = stage_points(specs[-1])
+            result["eval_at"] = {str(k): evaluate(ctx, str(Path(model) / f"checkpoint-{k}"), seed) for k in points[:-1]}
+            result["eval_at_steps"] = points
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, sort_keys=True) + "\n"
     path.write_text(text.replace(f"{ROOT}/", ""), encoding="utf-8")  # paths relative to the repository

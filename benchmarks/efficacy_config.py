@@ -1,4 +1,4 @@
-"""The sizes of `make efficacy` (configs/efficacy.yaml): a default (2-core CPU, about an hour on
+"""The sizes of `make efficacy` (configs/efficacy.yaml): a default (2-core CPU, under two hours on
 quiet cores) and named profiles merged over it (`quick`: a smoke run; `gpu`: the sizes for a
 lent accelerator), then dotted `--set` overrides. The trainer sections are trainer options."""
 
@@ -31,6 +31,11 @@ class BudgetSizes(StrictModel):
                                        "grpo.max_steps x batch_size x grad_accum (share 0 = grpo_base)")
 
 
+class CurveSizes(StrictModel):
+    every: int = Field(16, ge=1, description="evaluate the long GRPO runs' checkpoint every N steps")
+    grpo: dict = Field(default_factory=dict, description="GRPO options of the long runs, over `grpo`")
+
+
 class EfficacyConfig(StrictModel):
     """Sizes of the efficacy experiment; `sft` and `grpo` are trainers/config.py options."""
 
@@ -51,6 +56,7 @@ class EfficacyConfig(StrictModel):
         "label", description="what the equal-tokens gold baseline matches: loss-bearing (answer) tokens or "
                              "every token the SFT trainer encodes (prompt + answer)")
     budget: BudgetSizes = Field(default_factory=BudgetSizes)
+    curve: CurveSizes = Field(default_factory=CurveSizes)
     profiles: dict[str, dict] = Field(default_factory=dict, description="named overrides (--profile)")
 
 

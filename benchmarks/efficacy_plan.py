@@ -17,6 +17,7 @@ class Stage:
 
     trainer: str
     data: str
+    long: bool = False  # GRPO with the config's `curve` options; checkpoints evaluated along the way
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class Arm:
     label: str
     stages: tuple[Stage, ...]
     share: float | None = None
+
+    @property
+    def curve(self) -> bool:
+        """A long run: its last stage's checkpoints are evaluated too (report arms `<name>@<step>`)."""
+        return bool(self.stages) and self.stages[-1].long
 
 
 # The training rows each stage name means (built by benchmarks/efficacy.py from the curated lake).
@@ -52,6 +58,15 @@ ARMS = [
 ]
 
 
+# One long GRPO run per start, evaluated every `curve.every` steps: how many steps move the model,
+# and whether the warm-up still helps once GRPO has had them.
+CURVE_ARMS = [
+    Arm("grpo_base_long", "long GRPO from the base model on the rl split", (Stage("grpo", "rl", long=True),)),
+    Arm("grpo_warm_long", "long GRPO from the curated warm-up on the rl split",
+        (Stage("sft", "curated"), Stage("grpo", "rl", long=True))),
+]
+
+
 def budget_arm(share: float) -> Arm:
     """The budget point spending `share` of the examples on warm-up SFT, the rest on GRPO."""
     stages = (Stage("grpo", "rl"),) if share == 0 else (Stage("sft", "budget_sft"), Stage("grpo", "rl"))
@@ -60,8 +75,18 @@ def budget_arm(share: float) -> Arm:
 
 
 def arms_for(shares: list[float]) -> list[Arm]:
-    """Every arm of a run: the fixed ones, then one per budget share."""
-    return ARMS + [budget_arm(share) for share in shares]
+    """Every arm of a run: the fixed ones, one per budget share, then the long GRPO runs."""
+    return ARMS + [budget_arm(share) for share in shares] + CURVE_ARMS
+
+
+def curve_points(max_steps: int, every: int) -> list[int]:
+    """The GRPO steps at which a long run is evaluated: every `every` steps, and its last."""
+    return [*range(every, max_steps, every), max_steps]
+
+
+def at_step(arm: str, step: int) -> str:
+    """The report's name of a long run's checkpoint after `step` GRPO steps."""
+    return f"{arm}@{step}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,7 @@ QUESTIONS = {
     "warmup": "Warm-up before RL",
     "difficulty": "Difficulty filtering for RL",
     "budget": "Budget: SFT share of a fixed example budget",
+    "steps": "GRPO steps that move the model (long runs, checkpoints evaluated)",
 }
 
 COMPARISONS = [
@@ -100,6 +126,20 @@ def budget_comparisons(shares: list[float]) -> list[Comparison]:
     zero = budget_arm(0).name
     return [Comparison("budget", budget_arm(s).name, zero, f"{100 * s:g}% of the budget as warm-up SFT")
             for s in shares if s != 0]
+
+
+def curve_comparisons(points: list[int]) -> list[Comparison]:
+    """At each evaluated step: the long base run against no training and against the long warm run;
+    at the last, what the long GRPO adds after the warm-up."""
+    base, warm = CURVE_ARMS[0].name, CURVE_ARMS[1].name
+    out = []
+    for step in points:
+        out += [Comparison("steps", at_step(base, step), "base", f"GRPO from the base model, {step} steps"),
+                Comparison("steps", at_step(warm, step), at_step(base, step), f"warm-up before RL, {step} GRPO steps")]
+    if points:
+        out.append(Comparison("steps", at_step(warm, points[-1]), "sft_curated",
+                              f"what {points[-1]} GRPO steps add after the warm-up"))
+    return out
 
 
 def fingerprint(specs: list[dict]) -> str:

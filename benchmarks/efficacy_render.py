@@ -54,8 +54,26 @@ def heading(summary: dict) -> list[str]:
               f"- Gold SFT at equal tokens matches {TOKEN_MEASURES[config.get('gold_tokens', 'all')]}.",
               f"- Budget: {exp['budget']['total_examples']} examples (SFT rows + GRPO prompt visits, "
               f"{exp['budget']['grpo_prompts_per_step']} per GRPO step), SFT shares {config['budget']['sft_shares']}.",
-              *curate_lines(exp["curate"]), ""]
+              *curve_lines(summary), *curate_lines(exp["curate"]), ""]
     return lines
+
+
+def curve_lines(summary: dict) -> list[str]:
+    """What the long GRPO runs were and the step count that moved the base model (if any did)."""
+    points = summary["curve"]["points"]
+    if not points:
+        return []
+    return [f"- Long GRPO runs: GRPO options {summary['experiment']['config']['curve']['grpo']} over the above, "
+            f"each run's checkpoints evaluated after {points} steps. {moves_sentence(summary)}"]
+
+
+def moves_sentence(summary: dict) -> str:
+    """The stated answer to "how many GRPO steps move the base model", from the paired comparisons."""
+    points, step = summary["curve"]["points"], summary["curve"]["moves_at"]
+    if step is not None:
+        return (f"GRPO from the base model first moves it (paired CI excludes 0) after **{step} steps**, "
+                f"by {signed(summary['curve']['moved_by'])} points.")
+    return f"GRPO from the base model does not differ from it (paired CI) at any evaluated step up to {points[-1]}."
 
 
 def curate_lines(facts: dict) -> list[str]:
@@ -129,14 +147,18 @@ def render_results(summaries: list[dict]) -> str:
 
 
 def limits(summary: dict) -> list[str]:
-    steps = summary["experiment"]["config"]["grpo"].get("max_steps")
+    steps, points = summary["experiment"]["config"]["grpo"].get("max_steps"), summary["curve"]["points"]
+    longer = f" The long runs ask the same up to {points[-1]} steps." if points else ""
     return ["Limits:", "",
             f"- GRPO runs {steps} steps here; whether that moves the base model at all is the "
-            "`grpo_base` − `base` line above, not an assumption.",
+            f"`grpo_base` − `base` line above, not an assumption.{longer}",
             "- Curated SFT targets are the shortest verified-correct sample or `Answer: <gold>`; gold SFT "
             "uses the same gold template, so the gold comparison isolates the choice of prompts and answers, "
             "not the answer format.",
-            "- One curated lake serves every seed; seeds vary training order, gold/random draws and sampling."]
+            "- One curated lake serves every seed; seeds vary training order, gold/random draws and sampling.",
+            "- The intervals over seeds are over training seeds on one fixed set of held-out questions (greedy "
+            "decoding); they do not cover the choice of questions, whose uncertainty is the pooled Wilson "
+            "interval's."]
 
 
 def render_readme_block(summaries: list[dict]) -> str:
@@ -147,9 +169,13 @@ def render_readme_block(summaries: list[dict]) -> str:
     exp = summary["experiment"]
     lines = [BEGIN, f"Efficacy (`make efficacy` → [docs/results.md](docs/results.md)), profile "
              f"`{summary['name']}`, mode **{exp['mode']}**, {status(summary)}, seeds {exp['config']['seeds']}, "
-             f"GRPO {exp['config']['grpo'].get('max_steps')} steps:", ""]
+             f"GRPO {exp['config']['grpo'].get('max_steps')} steps"
+             + (f", long runs up to {summary['curve']['points'][-1]} steps" if summary["curve"]["points"] else "")
+             + ":", ""]
     if exp["mode"] == "smoke":
         lines += [SMOKE_WARNING, ""]
+    if summary["curve"]["points"]:
+        lines += [moves_sentence(summary), ""]
     lines += ["| question | comparison | paired difference, points (95% CI) | seeds |", "|---|---|---|---|"]
     for c in summary["comparisons"]:
         half = "" if c["pending"] or c["half"] is None else f" ± {pct(c['half'])}"

@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.efficacy_plan import COMPARISONS, QUESTIONS, arms_for, budget_comparisons  # noqa: E402
+from benchmarks.efficacy_plan import (COMPARISONS, QUESTIONS, arms_for, at_step, budget_comparisons,  # noqa: E402
+                                      curve_comparisons, curve_points)
 from benchmarks.efficacy_stats import paired, t_interval, wilson  # noqa: E402
 
 RESULTS_ROOT = ROOT / "docs" / "efficacy"
@@ -53,22 +54,52 @@ def arm_summary(runs: list[dict]) -> dict:
             "data": [s.get("data_facts", {}) for s in runs[0]["stages"]]}
 
 
+def curve_of(config: dict) -> list[int]:
+    """The steps at which the long GRPO runs were evaluated ([] for results from before they existed)."""
+    if "curve" not in config:
+        return []
+    options = {**config["grpo"], **config["curve"]["grpo"]}
+    return curve_points(options["max_steps"], config["curve"]["every"])
+
+
+def at_point(run: dict, step: int, last: int) -> dict:
+    """A long run as its checkpoint after `step` GRPO steps: that eval, its last stage cut to `step`."""
+    if step == last:
+        return run
+    return {**run, "eval": run["eval_at"][str(step)], "stages": run["stages"][:-1] + [{**run["stages"][-1],
+                                                                                         "steps": step}]}
+
+
 def summarize(profile: dict) -> dict:
-    """The profile's arms (finished and pending) and comparisons, ready to render."""
+    """The profile's arms (finished and pending; a long run once per evaluated step) and comparisons."""
     config = profile["experiment"]["config"]
-    seeds, shares = config["seeds"], config["budget"]["sft_shares"]
+    seeds, shares, points = config["seeds"], config["budget"]["sft_shares"], curve_of(config)
     by_arm: dict[str, list[dict]] = {}
     for run in profile["runs"]:
         by_arm.setdefault(run["arm"], []).append(run)
     arms = []
     for arm in arms_for(shares):
-        runs = sorted(by_arm.get(arm.name, []), key=lambda r: r["seed"])
-        pending = [s for s in seeds if s not in {r["seed"] for r in runs}]
-        arms.append({"name": arm.name, "label": arm.label, "pending": pending,
-                     "summary": arm_summary(runs) if runs else None})
+        views = [(at_step(arm.name, k), f"{arm.label}, after {k} steps", k) for k in points] if arm.curve \
+            else [(arm.name, arm.label, None)]
+        for name, label, step in views:
+            runs = sorted(by_arm.get(arm.name, []), key=lambda r: r["seed"])
+            runs = runs if step is None else [at_point(r, step, points[-1]) for r in runs]
+            pending = [s for s in seeds if s not in {r["seed"] for r in runs}]
+            arms.append({"name": name, "label": label, "pending": pending,
+                         "summary": arm_summary(runs) if runs else None})
     found = {a["name"]: a["summary"]["accuracy"] for a in arms if a["summary"]}
-    return {"name": profile["name"], "experiment": profile["experiment"], "arms": arms,
-            "comparisons": [compare(c, found) for c in COMPARISONS + budget_comparisons(shares)]}
+    compared = [compare(c, found) for c in COMPARISONS + budget_comparisons(shares) + curve_comparisons(points)]
+    return {"name": profile["name"], "experiment": profile["experiment"], "arms": arms, "comparisons": compared,
+            "curve": {"points": points, **moves_at(compared, points)}}
+
+
+def moves_at(compared: list[dict], points: list[int]) -> dict:
+    """The first evaluated step at which long GRPO from the base model differs from it (CI excludes 0),
+    and by how much (either way: a step count can move a model down)."""
+    for step, c in zip(points, [c for c in compared if c["question"] == "steps" and c["baseline"] == "base"]):
+        if not c["pending"] and c["verdict"] == "CI excludes 0":
+            return {"moves_at": step, "moved_by": c["mean"]}
+    return {"moves_at": None, "moved_by": None}
 
 
 def compare(comparison, accuracy: dict[str, dict]) -> dict:

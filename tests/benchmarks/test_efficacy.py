@@ -9,8 +9,9 @@ import pytest
 
 from benchmarks import efficacy_data as data
 from benchmarks.efficacy_config import load_efficacy_config, merge
-from benchmarks.efficacy_plan import ARMS, COMPARISONS, arms_for, budget_arm, budget_comparisons
-from benchmarks.efficacy_render import BEGIN, END, render_readme_block, render_results, replace_block
+from benchmarks.efficacy_plan import (ARMS, COMPARISONS, arms_for, budget_arm, budget_comparisons,
+                                      curve_comparisons, curve_points)
+from benchmarks.efficacy_render import BEGIN, END, moves_sentence, render_readme_block, render_results, replace_block
 from benchmarks.efficacy_report import profiles, summarize
 from benchmarks.efficacy_stats import paired, t_interval, wilson
 from schemas.errors import ConfigError
@@ -105,6 +106,49 @@ def test_the_plan_declares_every_question_and_arm():
     assert budget_arm(0.0).stages == next(a for a in ARMS if a.name == "grpo_base").stages
     assert [c.treatment for c in budget_comparisons([0.0, 0.05, 0.25])] == ["budget_05", "budget_25"]
     assert budget_comparisons([0.05]) == []
+
+
+def test_long_runs_are_evaluated_at_every_point_and_compared_there():
+    assert curve_points(60, 20) == [20, 40, 60] and curve_points(50, 20) == [20, 40, 50]
+    assert curve_points(2, 5) == [2]
+    names = {arm.name for arm in arms_for([])}
+    assert {"grpo_base_long", "grpo_warm_long"} <= names
+    lines = curve_comparisons([20, 40])
+    assert [(c.treatment, c.baseline) for c in lines] == [
+        ("grpo_base_long@20", "base"), ("grpo_warm_long@20", "grpo_base_long@20"),
+        ("grpo_base_long@40", "base"), ("grpo_warm_long@40", "grpo_base_long@40"),
+        ("grpo_warm_long@40", "sft_curated")]
+
+
+def long_run_profile(base: list[float], long_at: dict[int, list[float]]) -> dict:
+    """A made-up results directory: the base model and a long run evaluated at 10 and 20 steps."""
+    config = {"seeds": [0, 1, 2], "budget": {"sft_shares": []}, "grpo": {"max_steps": 4},
+              "curve": {"every": 10, "grpo": {"max_steps": 20}}}
+
+    def run(arm, seed, accuracy, **extra):
+        return {"arm": arm, "seed": seed, "stages": [{"trainer": "grpo", "data": "rl", "steps": 20}],
+                "eval": evaluation(accuracy), **extra}
+
+    def evaluation(accuracy):
+        return {"accuracy": accuracy, "correct": round(100 * accuracy), "n": 100, "per_task": {"t": [100, 1]},
+                "mean_tokens": 5.0}
+
+    runs = [run("base", s, a) for s, a in enumerate(base)]
+    runs += [run("grpo_base_long", s, long_at[20][s], eval_at={"10": evaluation(long_at[10][s])})
+             for s in range(3)]
+    return {"name": "cpu", "experiment": {"config": config}, "runs": runs}
+
+
+def test_the_report_states_the_first_step_count_that_moves_the_base_model():
+    moved = summarize(long_run_profile([0.30, 0.31, 0.32], {10: [0.30, 0.33, 0.31], 20: [0.40, 0.42, 0.41]}))
+    arms = {a["name"]: a for a in moved["arms"]}
+    assert arms["grpo_base_long@10"]["summary"]["steps"] == [10, 10, 10]
+    assert arms["grpo_base_long@20"]["summary"]["mean"] == pytest.approx(0.41)
+    assert arms["grpo_warm_long@20"]["pending"] == [0, 1, 2]
+    assert moved["curve"] == {"points": [10, 20], "moves_at": 20, "moved_by": pytest.approx(0.10)}
+    assert moves_sentence(moved).endswith("after **20 steps**, by +10.0 points.")
+    still = summarize(long_run_profile([0.30, 0.31, 0.32], {10: [0.30, 0.33, 0.31], 20: [0.29, 0.33, 0.30]}))
+    assert still["curve"]["moves_at"] is None
 
 
 def test_profiles_merge_over_the_defaults_and_unknown_ones_fail():

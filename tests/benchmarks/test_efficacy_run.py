@@ -18,7 +18,7 @@ class FakeCalls:
     """The calls of benchmarks/efficacy_calls.py over a made-up lake; counts train and eval calls."""
 
     def __init__(self, fail_on: str | None = None):
-        self.trained, self.evaluated, self.fail_on = [], [], fail_on
+        self.trained, self.evaluated, self.fail_on, self.options = [], [], fail_on, []
 
     def curate(self, config, per_task, overrides, lake_dir, *, smoke=False):
         cfg = SimpleNamespace(splits=SimpleNamespace(sft="sft", rl="rl"), prompt_format=None,
@@ -55,7 +55,11 @@ class FakeCalls:
         if trainer == self.fail_on:
             raise RuntimeError("boom")
         self.trained.append((trainer, split or "file", seed, start))
+        self.options.append(options)
         out.mkdir(parents=True)
+        every = options.get("save_interval")
+        for step in range(every, options["max_steps"], every) if every else []:
+            (out / f"checkpoint-{step}").mkdir()
         return {"steps": options.get("max_steps", 1), "config": options, "tokens": 10}
 
     def evaluate(self, model, prompts, fmt, *, backend, temperature, max_tokens, seed, backend_options):
@@ -73,16 +77,23 @@ def cfg(tmp_path):
 def test_identical_arms_run_once_prefixes_are_reused_and_a_rerun_resumes(cfg):
     calls = FakeCalls()
     results = {(r["arm"], r["seed"]): r for r in run(cfg, calls)}
-    # per seed: 3 SFT arms, grpo_base, grpo_warm's GRPO stage, grpo_random, budget_50's two stages
-    assert len(calls.trained) == 2 * 8
-    assert sum(1 for t in calls.trained if t[0] == "sft" and t[1] == "sft") == 2  # warm-up reused by grpo_warm
-    assert len(calls.evaluated) == 1 + 2 * 7  # greedy base once; budget_00 is grpo_base
+    # per seed: 3 SFT arms, grpo_base, grpo_warm's GRPO stage, grpo_random, budget_50's two stages,
+    # the two long GRPO runs (the warm one's SFT stage is sft_curated's)
+    assert len(calls.trained) == 2 * 10
+    assert sum(1 for t in calls.trained if t[0] == "sft" and t[1] == "sft") == 2  # warm-up reused twice
+    # greedy base once; budget_00 is grpo_base; each long run: its end and checkpoints after 20 and 40 steps
+    assert len(calls.evaluated) == 1 + 2 * (7 + 2 * 3)
     assert results[("budget_00", 1)]["same_run_as"] == "grpo_base.seed1"
     assert results[("base", 1)]["same_run_as"] == "base.seed0"
     warm = results[("grpo_warm", 0)]["stages"]
     assert [s["trainer"] for s in warm] == ["sft", "grpo"] and warm[0]["reused"]
     budget = results[("budget_50", 0)]["stages"]
     assert budget[0]["data_facts"]["rows"] == 1 and budget[1]["steps"] == 1
+    long = results[("grpo_warm_long", 1)]
+    assert long["eval_at_steps"] == [20, 40, 60] and sorted(long["eval_at"]) == ["20", "40"]
+    assert long["stages"][0]["reused"] and long["stages"][1]["config"]["lr_schedule"] == "constant"
+    assert [o.get("save_interval") for o in calls.options if o.get("max_steps") == 60] == [20] * 4
+    assert calls.evaluated[-1][0].endswith("checkpoint-40")
     again = FakeCalls()
     run(cfg, again)
     assert again.trained == [] and again.evaluated == []
