@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks import efficacy_data as data  # noqa: E402
 from benchmarks.efficacy_config import EfficacyConfig, load_efficacy_config  # noqa: E402
-from benchmarks.efficacy_plan import Arm, Stage, arms_for, curve_points, fingerprint  # noqa: E402
+from benchmarks.efficacy_plan import Arm, Stage, arms_for, curve_points, fingerprint, long_grpo_options  # noqa: E402
 
 def log(message: str) -> None:
     print(f"[efficacy {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -92,8 +92,7 @@ def setup(ctx: Context) -> dict:
     cfg, calls = ctx.cfg, ctx.calls
     lake_dir = ctx.work / f"lake-{fingerprint([cfg.curate.model_dump(mode='json'), cfg.smoke])}"
     log(f"curating into {lake_dir}")
-    reused = (lake_dir / "catalog.ducklake").exists()  # then the curate seconds below are a lookup's
-    (ctx.curate_cfg, ctx.lake, _), wall, cpu, load = measured(lambda: calls.curate(
+    (ctx.curate_cfg, ctx.lake, ran), wall, cpu, load = measured(lambda: calls.curate(
         cfg.curate.config, cfg.curate.prompts_per_task, cfg.curate.overrides, lake_dir, smoke=cfg.smoke))
     ctx.base_model = calls.tiny_model(ctx.work / "tiny-model") if cfg.smoke else cfg.model
     names = ctx.curate_cfg.splits
@@ -102,7 +101,7 @@ def setup(ctx: Context) -> dict:
     ctx.count, ctx.label_count = calls.sft_token_counters(cfg.sft, ctx.base_model)
     ctx.eval_prompts = calls.eval_prompts(cfg.tasks, cfg.eval.prompts_per_task)
     eval_texts = set(ctx.eval_prompts.column("prompt").to_pylist())
-    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "curate_reused": reused, "pool_prompts": len(ctx.pool),
+    ctx.facts = {"curate_wall_s": wall, "curate_cpu_s": cpu, "curate_reused": not ran, "pool_prompts": len(ctx.pool),
                  "sft": data.facts(ctx.splits["sft"][1], ctx.count, label_count=ctx.label_count),
                  "rl": {"rows": len(ctx.splits["rl"][1]),
                         "by_task": _by_task(ctx.splits["rl"][1])},
@@ -157,9 +156,8 @@ def stage_rows(ctx: Context, arm: Arm, data_name: str, seed: int) -> dict:
 def stage_options(ctx: Context, arm: Arm, stage: Stage) -> dict:
     """The trainer options of a stage: the config's section (a long stage: with `curve.grpo` over it),
     GRPO steps from the budget when a budget point."""
-    options = dict(getattr(ctx.cfg, stage.trainer))
-    if stage.long:
-        options.update(ctx.cfg.curve.grpo)
+    section = getattr(ctx.cfg, stage.trainer)
+    options = long_grpo_options(section, ctx.cfg.curve.grpo) if stage.long else dict(section)
     if stage.trainer == "grpo" and arm.share is not None:
         total, per_step = budget_total(ctx.cfg)
         options["max_steps"] = data.budget_split(total, arm.share, per_step)[1]

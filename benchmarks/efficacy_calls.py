@@ -23,7 +23,8 @@ TRAIN_POOL = "split_guard = 'train' AND source LIKE 'reasoning_gym:%'"
 
 
 def curate(config: Path, prompts_per_task: int, overrides: dict, lake_dir: Path, *, smoke: bool = False):
-    """Run the curate flow once into `lake_dir` (skipped when its catalog exists); (config, Lake, s).
+    """Run the curate flow once into `lake_dir` (skipped when its catalog exists); (config, Lake,
+    whether it ran).
     `smoke`: on the tests' deterministic fake policy instead of a model (seconds, not minutes)."""
     from flows.config import load_config
     from flows.curate import run_curation
@@ -35,11 +36,11 @@ def curate(config: Path, prompts_per_task: int, overrides: dict, lake_dir: Path,
     for source in curate_cfg.sources:
         if source.type == "reasoning_gym":
             source.count = prompts_per_task
-    started = time.perf_counter()
-    if not (lake_dir / "catalog.ducklake").exists():
+    ran = not (lake_dir / "catalog.ducklake").exists()
+    if ran:
         with fake_policy(curate_cfg) if smoke else contextlib.nullcontext():
             run_curation(curate_cfg)
-    return curate_cfg, Lake(lake_dir), time.perf_counter() - started
+    return curate_cfg, Lake(lake_dir), ran
 
 
 @contextlib.contextmanager

@@ -79,6 +79,11 @@ def arms_for(shares: list[float]) -> list[Arm]:
     return ARMS + [budget_arm(share) for share in shares] + CURVE_ARMS
 
 
+def long_grpo_options(grpo: dict, curve_grpo: dict) -> dict:
+    """The long runs' GRPO options: the config's `curve.grpo` over its `grpo`."""
+    return {**grpo, **curve_grpo}
+
+
 def curve_points(max_steps: int, every: int) -> list[int]:
     """The GRPO steps at which a long run is evaluated: every `every` steps, and its last."""
     return [*range(every, max_steps, every), max_steps]

@@ -14,8 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.efficacy_plan import (COMPARISONS, QUESTIONS, arms_for, at_step, budget_comparisons,  # noqa: E402
-                                      curve_comparisons, curve_points)
+from benchmarks.efficacy_plan import (  # noqa: E402
+    COMPARISONS, CURVE_ARMS, QUESTIONS, arms_for, at_step, budget_comparisons, curve_comparisons, curve_points,
+    long_grpo_options)
 from benchmarks.efficacy_stats import paired, t_interval, wilson  # noqa: E402
 
 RESULTS_ROOT = ROOT / "docs" / "efficacy"
@@ -58,7 +59,7 @@ def curve_of(config: dict) -> list[int]:
     """The steps at which the long GRPO runs were evaluated ([] for results from before they existed)."""
     if "curve" not in config:
         return []
-    options = {**config["grpo"], **config["curve"]["grpo"]}
+    options = long_grpo_options(config["grpo"], config["curve"]["grpo"])
     return curve_points(options["max_steps"], config["curve"]["every"])
 
 
@@ -81,9 +82,9 @@ def summarize(profile: dict) -> dict:
     for arm in arms_for(shares):
         views = [(at_step(arm.name, k), f"{arm.label}, after {k} steps", k) for k in points] if arm.curve \
             else [(arm.name, arm.label, None)]
+        finished = sorted(by_arm.get(arm.name, []), key=lambda r: r["seed"])
         for name, label, step in views:
-            runs = sorted(by_arm.get(arm.name, []), key=lambda r: r["seed"])
-            runs = runs if step is None else [at_point(r, step, points[-1]) for r in runs]
+            runs = finished if step is None else [at_point(r, step, points[-1]) for r in finished]
             pending = [s for s in seeds if s not in {r["seed"] for r in runs}]
             arms.append({"name": name, "label": label, "pending": pending,
                          "summary": arm_summary(runs) if runs else None})
@@ -96,7 +97,9 @@ def summarize(profile: dict) -> dict:
 def moves_at(compared: list[dict], points: list[int]) -> dict:
     """The first evaluated step at which long GRPO from the base model differs from it (CI excludes 0),
     and by how much (either way: a step count can move a model down)."""
-    for step, c in zip(points, [c for c in compared if c["question"] == "steps" and c["baseline"] == "base"]):
+    by_pair = {(c["treatment"], c["baseline"]): c for c in compared}
+    for step in points:
+        c = by_pair[(at_step(CURVE_ARMS[0].name, step), "base")]
         if not c["pending"] and c["verdict"] == "CI excludes 0":
             return {"moves_at": step, "moved_by": c["mean"]}
     return {"moves_at": None, "moved_by": None}

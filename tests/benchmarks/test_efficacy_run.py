@@ -23,7 +23,7 @@ class FakeCalls:
     def curate(self, config, per_task, overrides, lake_dir, *, smoke=False):
         cfg = SimpleNamespace(splits=SimpleNamespace(sft="sft", rl="rl"), prompt_format=None,
                               sft=SimpleNamespace(gold_template="Answer: {answer}"))
-        return cfg, SimpleNamespace(path=lake_dir), 0.0
+        return cfg, SimpleNamespace(path=lake_dir), True
 
     def split_rows(self, lake, kind, name):
         if kind == "sft":
