@@ -9,7 +9,7 @@ accumulation window, plus metrics) and `evaluate(model)`.
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -109,9 +109,15 @@ class StepRun:
     flops: ModelFlops
     peak: float | None  # dense bf16 FLOP/s of the device (None: no MFU)
 
+    def micro_batches(self, step: int) -> list[list[int]]:
+        """The step's micro-batches under the memory plan's token budget (which the recipe also
+        applies when it splits rollouts)."""
+        self.recipe.token_budget = self.memory.max_tokens_per_batch
+        return self.plan.micro_batches(step, self.memory.max_tokens_per_batch)
+
 
 def fit(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.device, bf16: bool,
-        out_dir: Path, meta: dict, on_metrics: MetricsCallback | None = None, memory: MemoryPlan | None = None,
+        out_dir: Path, meta: dict, memory: MemoryPlan, on_metrics: MetricsCallback | None = None,
         parallel: Parallel = ONE_PROCESS) -> FitResult:
     """Train `model` in place with `recipe` for the planned steps; resume when cfg.resume."""
     plan = StepPlan(recipe, cfg, parallel)
@@ -119,8 +125,6 @@ def fit(model, tokenizer, recipe: Recipe, cfg: TrainConfig, *, device: torch.dev
     total_updates = plan.total_steps * recipe.updates_per_step
     warmup = max(cfg.warmup_steps, math.ceil(cfg.warmup_ratio * total_updates))
     schedule = lambda update: lr_factor(update, total_updates, warmup, cfg.lr_schedule, cfg.min_lr_ratio)  # noqa: E731
-    memory = memory or MemoryPlan(bool(cfg.gradient_checkpointing), cfg.max_tokens_per_batch,
-                                  cfg.gradient_checkpointing is None, cfg.max_tokens_per_batch is None)
     peak = peak_flops(device) if bf16 or cfg.weights == "bf16" else None
     run = StepRun(recipe, cfg, plan, optimizer, schedule, device, bf16, parallel, memory, ModelFlops.of(model), peak)
     start = _resume(out_dir, model, optimizer, meta, parallel) if cfg.resume else 0
@@ -154,9 +158,8 @@ def _step(model, run: StepRun, step: int) -> dict[str, float]:
     """Prepare (collate or roll out) and train one step; its metrics, summed or averaged over ranks."""
     tic = time.perf_counter()
     model.train()
-    run.recipe.token_budget = run.memory.max_tokens_per_batch
     try:
-        updates, metrics = run.recipe.prepare(model, run.plan.micro_batches(step, run.memory.max_tokens_per_batch))
+        updates, metrics = run.recipe.prepare(model, run.micro_batches(step))
     except Exception as exc:
         if is_oom(exc):
             raise DeviceError(f"out of memory on {run.device} in {run.recipe.prepare_phase} at step {step + 1}: "
@@ -215,11 +218,10 @@ def _replan(model, run: StepRun, failed: list, step: int) -> list[list]:
         torch.cuda.empty_cache()
     tokens = max(batch.n_tokens for batch in failed)
     if run.parallel.distributed:  # ranks cannot change plans apart: say what to set instead
-        run.memory = MemoryPlan(run.memory.gradient_checkpointing, run.memory.max_tokens_per_batch, False, False)
+        run.memory = replace(run.memory, auto_checkpointing=False, auto_budget=False)
     run.memory = escalate(run.memory, tokens, run.recipe.unit_tokens(), run.device)
     set_checkpointing(model, run.memory.gradient_checkpointing)
-    run.recipe.token_budget = run.memory.max_tokens_per_batch
-    updates, _ = run.recipe.rebatch(model, run.plan.micro_batches(step, run.memory.max_tokens_per_batch))
+    updates, _ = run.recipe.rebatch(model, run.micro_batches(step))
     return updates
 
 

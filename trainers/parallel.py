@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from schemas.errors import DeviceError
+from trainers.collate import split_by_budget
 
 BUCKET_ELEMENTS = 1 << 23  # gradients are summed in flat buckets of about 32 MiB (fp32)
 
@@ -97,8 +98,8 @@ class Parallel:
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-        for bucket in _buckets(params):
-            _sum_bucket([p.grad for p in bucket])
+        for run in split_by_budget([p.numel() for p in params], BUCKET_ELEMENTS):
+            _sum_bucket([params[i].grad for i in run])
 
     def broadcast(self, obj):
         """Rank 0's `obj` on every rank (so that all ranks follow one decision)."""
@@ -120,19 +121,6 @@ def _comm_device() -> torch.device:
     if torch.distributed.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
-
-
-def _buckets(params: list[torch.Tensor]):
-    """Consecutive runs of parameters of about BUCKET_ELEMENTS elements."""
-    bucket, size = [], 0
-    for p in params:
-        if bucket and size + p.numel() > BUCKET_ELEMENTS:
-            yield bucket
-            bucket, size = [], 0
-        bucket.append(p)
-        size += p.numel()
-    if bucket:
-        yield bucket
 
 
 def _sum_bucket(grads: list[torch.Tensor]) -> None:
