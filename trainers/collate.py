@@ -131,9 +131,11 @@ def collate(sequences: list[Sequence], *, packing: bool, pad_id: int, row_tokens
 
 
 def template_ids(tokenizer, messages: list[dict], *, add_generation_prompt: bool = False) -> list[int]:
-    """Token ids of `messages` rendered with the tokenizer's chat template."""
+    """Token ids of `messages` rendered with the tokenizer's chat template (role and content only:
+    stored messages may carry other keys that a template would render)."""
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(f"tokenizer {tokenizer.name_or_path!r} has no chat template")
+    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt,
                                         return_dict=False)
     return list(ids["input_ids"] if isinstance(ids, dict) else ids)
@@ -155,7 +157,6 @@ def encode_chat(tokenizer, messages: list[dict], *, max_length: int, assistant_o
     Each assistant turn spans from the end of the preceding prefix rendered with a generation
     prompt to the end of the prefix that includes the turn.
     """
-    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     ids = template_ids(tokenizer, messages)
     labels = [IGNORE] * len(ids) if assistant_only else list(ids)
     if assistant_only:
@@ -171,8 +172,7 @@ def encode_chat(tokenizer, messages: list[dict], *, max_length: int, assistant_o
 def encode_preference(tokenizer, chat: list[dict], chosen: str, rejected: str, *, max_length: int) -> dict:
     """prompt_ids / chosen_ids / rejected_ids as TRL's DPOTrainer tokenizes a conversational pair
     whose prompt is `chat` (the curated system message and user turn)."""
-    chat = [{"role": m["role"], "content": m["content"]} for m in chat]
-    prompt_ids = template_ids(tokenizer, chat, add_generation_prompt=True)
+    prompt_ids = encode_prompt(tokenizer, chat)
     chosen_full = template_ids(tokenizer, chat + [{"role": "assistant", "content": chosen}])
     rejected_full = template_ids(tokenizer, chat + [{"role": "assistant", "content": rejected}])
     n_prompt = min(common_prefix(prompt_ids, chosen_full), common_prefix(prompt_ids, rejected_full))
@@ -191,8 +191,7 @@ def completion_sequence(prompt_ids: list[int], completion_ids: list[int], *, max
 
 def encode_prompt(tokenizer, chat: list[dict]) -> list[int]:
     """A prompt chat (system message, user turn) rendered with the generation prompt, ready to sample from."""
-    return template_ids(tokenizer, [{"role": m["role"], "content": m["content"]} for m in chat],
-                        add_generation_prompt=True)
+    return template_ids(tokenizer, chat, add_generation_prompt=True)
 
 
 def per_sequence(values: torch.Tensor, sequence_ids: torch.Tensor, n_sequences: int):
