@@ -61,14 +61,15 @@ def train_from_split(kind: str, split: str, version: int | None = None, lake: st
     args = list(args or []) + ["--parent", parent]
     if "--out" not in args:
         args += ["--out", f"checkpoints/{kind}-{parent}"]
-    from flows.training import train_and_record
+    from flows.training import train_split
     from schemas.lake import Lake
 
     options = parse_train_flags(kind, train_flags(split, version, lake, args))
-    # records the run, its metrics and the split version in the lake
-    result, _ = train_and_record(kind, train_config(kind, options), Lake(options.lake), parent=options.parent)
-    get_run_logger().info("%s run %s: %d steps, checkpoint %s", kind, result.run_id, result.steps, result.checkpoint)
-    run = trained_run(lake, parent)
+    # as `warmstart train` does: a DMT mix trains both stages; each run, its metrics and split version recorded
+    for result, _ in train_split(kind, train_config(kind, options), Lake(options.lake), parent=options.parent):
+        get_run_logger().info("%s run %s: %d steps, checkpoint %s", kind, result.run_id, result.steps,
+                              result.checkpoint)
+    run = trained_run(lake, parent)  # the last stage's
     create_table_artifact([run], key="train-run", description=f"{kind} on split {split}")
     return run
 
