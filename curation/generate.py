@@ -42,6 +42,7 @@ def generate_table(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFor
     draw = sampling if seeded or indices.start == 0 else sampling.model_copy(
         update={"seed": int(content_id(sampling.seed, indices.start), 16) % 2**31})
     rows = {name: [] for name in output_schema("generations").names + ["mean_entropy"]}
+    identity_columns = identity.columns()  # the same on every row
     prompt_ids, texts = prompts.column("prompt_id").to_pylist(), prompts.column("prompt").to_pylist()
     for start in range(0, len(prompt_ids), shard_size):
         shard = list(zip(prompt_ids[start:start + shard_size], texts[start:start + shard_size]))
@@ -59,7 +60,7 @@ def generate_table(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFor
                 raise ModelError(f"backend {backend.model_name} returned {len(completions)} "
                                  f"completions for prompt {prompt_id}, expected {len(indices)}")
             for j, (sample_index, completion) in enumerate(zip(indices, completions)):
-                _append(rows, identity, ids[row][j], prompt_id, backend.model_name, sample_index, completion,
+                _append(rows, identity_columns, ids[row][j], prompt_id, backend.model_name, sample_index, completion,
                         seeds[row][j] if seeds else None)
     if not want_entropy:
         del rows["mean_entropy"]
@@ -69,10 +70,10 @@ def generate_table(backend: GenerationBackend, prompts: pa.Table, fmt: PromptFor
     return pa.Table.from_pydict(rows, schema=schema)
 
 
-def _append(rows: dict, identity: SampleIdentity, generation_id: str, prompt_id: str, model: str,
+def _append(rows: dict, identity_columns: dict[str, str], generation_id: str, prompt_id: str, model: str,
             sample_index: int, completion, seed: int | None) -> None:
     values = dict(generation_id=generation_id, prompt_id=prompt_id, model=model, sample_index=sample_index,
                   response=completion.text, n_tokens=completion.n_tokens, finish_reason=completion.finish_reason,
-                  mean_entropy=completion.mean_entropy, seed=seed, **identity.columns())
+                  mean_entropy=completion.mean_entropy, seed=seed, **identity_columns)
     for name, value in values.items():
         rows[name].append(value)

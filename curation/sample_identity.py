@@ -11,6 +11,7 @@ readable and are never reused. A backend that takes per-request seeds draws each
 """
 
 import dataclasses
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ class SampleIdentity:
         model = backend.identity()
         return cls(model.fingerprint, model.chat_template, fmt.fingerprint(), sampling.record())
 
-    @property
+    @functools.cached_property  # read once per sample id: hashing the chat template each time dominated
     def key(self) -> str:
         """One hash of all parts (names a staging folder; enters every generation id)."""
         return content_id(*dataclasses.astuple(self))
