@@ -111,8 +111,7 @@ def generate_and_verify(state: CurationState, sampling: Sampling) -> None:
     if cfg.adaptive is not None:
         with stage_bar("adaptive", cfg.adaptive.max_k) as advance:
             def sample(subset: pa.Table, indices: range) -> pa.Table:
-                parts = sample_missing(backend, state.samples, subset, cfg, sampling, indices, lambda n: None)
-                return pa.concat_tables([p.select(parts[0].column_names) for p in parts])
+                return sample_missing(backend, state.samples, subset, cfg, sampling, indices, lambda n: None)
 
             result = adaptive.sample_adaptively(backend, prompts, cfg.prompt_format, sampling, cfg.adaptive,
                                                 progress=lambda r, a: advance(0), sample=sample)

@@ -27,10 +27,10 @@ def sample_store(backend, lake: Lake, prompts: pa.Table, cfg, sampling: Sampling
 
 
 def sample_missing(backend, store: SampleStore, prompts: pa.Table, cfg, sampling: Sampling,
-                   indices: range, advance, work: dict | None = None) -> list[pa.Table]:
-    """The samples of `prompts` at `indices`: those the store holds, the rest generated (and
-    staged) shard by shard, locally or on the Ray workers. `work`: store.pending() if the caller
-    has it already."""
+                   indices: range, advance, work: dict | None = None) -> pa.Table:
+    """The samples of `prompts` at `indices`, one table: those the store holds, the rest generated
+    (and staged) shard by shard, locally or on the Ray workers. `work`: store.pending() if the
+    caller has it already."""
     work = store.pending(prompts, indices) if work is None else work
     held = store.take(prompts, indices)
     parts = [held] if held is not None else []
@@ -41,7 +41,7 @@ def sample_missing(backend, store: SampleStore, prompts: pa.Table, cfg, sampling
         for missing, rows in cut_shards(work, cfg.shard_size):
             parts.append(generate_shard(backend, prompts.take(rows), cfg, sampling, list(missing), store.stage,
                                         advance))
-    return parts
+    return pa.concat_tables([p.select(parts[0].column_names) for p in parts])
 
 
 @task(name="generate-all", cache_policy=NO_CACHE)
@@ -49,8 +49,7 @@ def generate_stage(backend, store: SampleStore, prompts: pa.Table, cfg, sampling
     """All k samples of every prompt: reuse what exists, generate the rest shard by shard."""
     work = store.pending(prompts, range(sampling.k))
     with stage_bar("generate", sum(len(rows) for rows in work.values())) as advance:
-        parts = sample_missing(backend, store, prompts, cfg, sampling, range(sampling.k), advance, work)
-    return pa.concat_tables([p.select(parts[-1].column_names) for p in parts])
+        return sample_missing(backend, store, prompts, cfg, sampling, range(sampling.k), advance, work)
 
 
 def verify_stage(gens: pa.Table, prompts: pa.Table) -> pa.Table:

@@ -60,15 +60,15 @@ class SampleStore:
             staged = last_per_key(staged, ("generation_id",))
         parts = [t for t in (lake_rows, staged) if t is not None and t.num_rows]
         self._rows = pa.concat_tables([p.select(parts[0].column_names) for p in parts]) if parts else None
+        self._held = set() if self._rows is None else set(self._rows.column("generation_id").to_pylist())
         self._taken: set[str] = set()
 
     def pending(self, prompts: pa.Table, indices: range) -> dict[tuple, list[int]]:
         """Prompts grouped by the sample indices they still lack: {indices tuple: prompt row numbers}."""
-        have = self._ids()
         groups: dict[tuple, list[int]] = {}
         for row, (pid, text) in enumerate(zip(prompts.column("prompt_id").to_pylist(),
                                                prompts.column("prompt").to_pylist())):
-            missing = tuple(i for i in indices if self.identity.generation_id(pid, text, i) not in have)
+            missing = tuple(i for i in indices if self.identity.generation_id(pid, text, i) not in self._held)
             if missing:
                 groups.setdefault(missing, []).append(row)
         return groups
@@ -96,9 +96,6 @@ class SampleStore:
         missing = [(ids[row], i) for indices, rows in work.items() for row in rows for i in indices]
         self.counts.generated += len(missing)
         self.counts.why.update(why_regenerated(self._earlier, self.identity, missing))
-
-    def _ids(self) -> set[str]:
-        return set() if self._rows is None else set(self._rows.column("generation_id").to_pylist())
 
 
 def _earlier_samples(lake: Lake, prompt_ids: pa.Array) -> pa.Table:
