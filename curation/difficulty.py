@@ -112,11 +112,14 @@ def _one_verdict_each(verdicts: pa.Table) -> pa.Table:
     return verdicts
 
 
-def rates(n_correct: int, k: int, cfg: DifficultyConfig) -> dict:
-    """k, n_correct, pass_rate, Wilson ci_low/ci_high, and the bucket of the configured estimate."""
-    ci_low, ci_high = wilson_interval(n_correct, k, cfg.z)
+def rates(n_correct: np.ndarray, k: np.ndarray, cfg: DifficultyConfig) -> dict[str, np.ndarray]:
+    """Columns k, n_correct, pass_rate, Wilson ci_low/ci_high, and the bucket of the configured
+    estimate, for many (n_correct, k) pairs at once."""
+    n_correct, k = np.asarray(n_correct, np.int64), np.asarray(k, np.int64)
+    assert ((0 <= n_correct) & (n_correct <= k) & (k > 0)).all(), (n_correct, k)
+    ci_low, ci_high = wilson_intervals(n_correct, k, cfg.z)
     values = dict(k=k, n_correct=n_correct, pass_rate=n_correct / k, ci_low=ci_low, ci_high=ci_high)
-    return {**values, "difficulty_bucket": bucket(values[ESTIMATE_COLUMNS[cfg.estimate]], cfg)}
+    return {**values, "difficulty_bucket": buckets(values[ESTIMATE_COLUMNS[cfg.estimate]], cfg)}
 
 
 def correct_by_generation(verdicts: pa.Table) -> dict[str, bool]:

@@ -53,13 +53,14 @@ def pool(fresh: pa.Table, known: pa.Table, previous: pa.Table, *, model: str, ru
     samples = distinct_samples(fresh, known)
     counts = samples.group_by("prompt_id").aggregate([("correct", "count"), ("correct", "sum")]).to_pylist()
     runs_before = dict(zip(previous["prompt_id"].to_pylist(), previous["run_ids"].to_pylist()))
+    counts = sorted(counts, key=lambda c: c["prompt_id"])
+    measured = rates([int(c["correct_sum"] or 0) for c in counts], [c["correct_count"] for c in counts], cfg)
     rows = []
-    for count in sorted(counts, key=lambda c: c["prompt_id"]):
-        attempts, successes = count["correct_count"], int(count["correct_sum"] or 0)
-        measured = rates(successes, attempts, cfg)
+    for i, count in enumerate(counts):
         rows.append({"prompt_id": count["prompt_id"], "policy": next(iter(policies)), "model": model,
-                     "attempts": attempts, "successes": successes, "pass_rate": measured["pass_rate"],
-                     "ci_low": measured["ci_low"], "ci_high": measured["ci_high"],
+                     "attempts": count["correct_count"], "successes": int(measured["n_correct"][i]),
+                     "pass_rate": float(measured["pass_rate"][i]), "ci_low": float(measured["ci_low"][i]),
+                     "ci_high": float(measured["ci_high"][i]),
                      "run_ids": sorted(set(runs_before.get(count["prompt_id"]) or []) | {run_id}),
                      "updated_at": now})
     return pa.Table.from_pylist(rows, schema=LEDGER)
@@ -68,10 +69,12 @@ def pool(fresh: pa.Table, known: pa.Table, previous: pa.Table, *, model: str, ru
 def pooled_stats(stats: pa.Table, ledger: pa.Table, cfg: DifficultyConfig) -> pa.Table:
     """prompt_stats with each prompt's counts, interval and bucket taken from its ledger row."""
     pooled = {row["prompt_id"]: row for row in ledger.select(["prompt_id", "attempts", "successes"]).to_pylist()}
-    rows = []
-    for row in stats.to_pylist():
-        found = pooled.get(row["prompt_id"])
-        if found is None:
-            raise InputError(f"prompt {row['prompt_id']} has no difficulty ledger row to pool")
-        rows.append({**row, **rates(found["successes"], found["attempts"], cfg)})
-    return pa.Table.from_pylist(rows, schema=stats.schema)
+    ids = stats["prompt_id"].to_pylist()
+    missing = next((pid for pid in ids if pid not in pooled), None)
+    if missing is not None:
+        raise InputError(f"prompt {missing} has no difficulty ledger row to pool")
+    measured = rates([pooled[pid]["successes"] for pid in ids], [pooled[pid]["attempts"] for pid in ids], cfg)
+    for name, values in measured.items():  # one vectorised pass, the columns replaced in place
+        field = stats.schema.field(name)
+        stats = stats.set_column(stats.schema.get_field_index(name), field, pa.array(values, field.type))
+    return stats
