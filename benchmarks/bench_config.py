@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from schemas.config import StrictModel, read_yaml, validate_model
+from schemas.config import StrictModel, merge_mappings, read_yaml, validate_model
 
 class Setting(StrictModel):
     """One decontamination setting: a name for the table and DecontamConfig overrides."""
@@ -47,14 +47,6 @@ class BenchConfig(StrictModel):
     scaling: ScalingSizes
 
 
-def merge_overrides(base: dict, extra: dict) -> dict:
-    """`base` with `extra` merged in, recursively for nested mappings."""
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = merge_overrides(out.get(key) or {}, value) if isinstance(value, dict) else value
-    return out
-
-
 def load_bench_config(path: Path, *, smoke: bool) -> BenchConfig:
     """The YAML; with smoke, each section's `smoke:` overrides merged in."""
     raw = read_yaml(path)
@@ -62,7 +54,7 @@ def load_bench_config(path: Path, *, smoke: bool) -> BenchConfig:
     for name, section in raw.items():
         section = dict(section or {})
         overrides = section.pop("smoke", {}) or {}
-        sections[name] = merge_overrides(section, overrides) if smoke else section
+        sections[name] = merge_mappings(section, overrides) if smoke else section
     return validate_model(BenchConfig, sections, path)
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.config import StrictModel, apply_overrides, read_yaml, validate_model
+from schemas.config import StrictModel, apply_overrides, merge_mappings, read_yaml, validate_model
 from schemas.errors import ConfigError
 
 
@@ -67,14 +67,7 @@ def load_efficacy_config(path: Path, profile: str | None = None, overrides: list
     if profile:
         if profile not in raw.get("profiles", {}):
             raise ConfigError(f"{path}: no profile '{profile}' (profiles: {sorted(raw.get('profiles', {}))})")
-        raw = merge(raw, {**raw["profiles"][profile], "profile": profile})
+        raw = merge_mappings(raw, {**raw["profiles"][profile], "profile": profile})
     apply_overrides(raw, overrides or [])
     return validate_model(EfficacyConfig, raw, path)
 
-
-def merge(base: dict, extra: dict) -> dict:
-    """`extra` over `base`, mappings merged key by key; an empty mapping replaces (clears) its key."""
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) and value else value
-    return out

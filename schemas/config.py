@@ -40,6 +40,15 @@ def read_yaml(path: str | Path, overrides: list[str] | None = None) -> dict:
     return raw
 
 
+def merge_mappings(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, mappings merged key by key; an empty mapping replaces (clears) its key
+    (a profile or smoke section over a config's defaults)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge_mappings(out.get(key) or {}, value) if isinstance(value, dict) and value else value
+    return out
+
+
 def apply_overrides(raw: dict, items: list[str]) -> dict:
     """Apply `dotted.key=value` overrides (values parsed as YAML) to a config mapping, in order."""
     for item in items:

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from benchmarks import efficacy_data as data
-from benchmarks.efficacy_config import load_efficacy_config, merge
+from benchmarks.efficacy_config import load_efficacy_config
 from benchmarks.efficacy_plan import (ARMS, COMPARISONS, arms_for, budget_arm, budget_comparisons,
                                       curve_comparisons, curve_points)
 from benchmarks.efficacy_render import BEGIN, END, moves_sentence, render_readme_block, render_results, replace_block
 from benchmarks.efficacy_report import profiles, summarize
 from benchmarks.efficacy_stats import paired, t_interval, wilson
+from schemas.config import merge_mappings
 from schemas.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +157,7 @@ def test_profiles_merge_over_the_defaults_and_unknown_ones_fail():
     assert len(default.seeds) >= 3 and not default.smoke and quick.smoke and quick.profile == "quick"
     assert quick.results_dir != default.results_dir and quick.eval.backend_options == {}
     assert load_efficacy_config(CONFIG, None, ["grpo.max_steps=7"]).grpo["max_steps"] == 7
-    assert merge({"a": {"b": 1}, "c": 1}, {"a": {}, "c": 2}) == {"a": {}, "c": 2}
+    assert merge_mappings({"a": {"b": 1}, "c": 1}, {"a": {}, "c": 2}) == {"a": {}, "c": 2}
     with pytest.raises(ConfigError):
         load_efficacy_config(CONFIG, "nope")
 
