@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.difficulty import DifficultyConfig
+from curation.difficulty import DifficultyConfig, rates
 from schemas.tables import TABLES
 
 VOCAB_SIZE = 20_000
@@ -130,18 +130,12 @@ def _chunked_take(values: pa.Array, indices: np.ndarray, chunk: int = 1_000_000)
 
 def _stats(prompt_ids: pa.Array, n_correct: np.ndarray, k: int, mean_tokens: np.ndarray) -> pa.Table:
     """prompt_stats rows as curation/difficulty.py would write them (Wilson interval, bucket)."""
-    cfg, n = DifficultyConfig(), len(prompt_ids)
-    p, z2 = n_correct / k, cfg.z ** 2
-    centre = (p + z2 / (2 * k)) / (1 + z2 / k)
-    half = cfg.z * np.sqrt(p * (1 - p) / k + z2 / (4 * k * k)) / (1 + z2 / k)
-    bucket = np.select([p >= 1, p >= cfg.easy_min, p >= cfg.medium_min, p > 0],
-                       ["solved", "easy", "medium", "hard"], "unsolved")
+    n = len(prompt_ids)
+    measured = rates(n_correct.astype(np.int64), np.full(n, k), DifficultyConfig())
     schema = pa.schema([f for f in TABLES["prompt_stats"].schema])
-    return pa.table({"prompt_id": prompt_ids, "model": constant("m", n), "k": pa.array(np.full(n, k)),
-                     "n_correct": pa.array(n_correct.astype(np.int64)), "pass_rate": pa.array(p),
-                     "ci_low": pa.array(np.maximum(0, centre - half)), "ci_high": pa.array(np.minimum(1, centre + half)),
-                     "difficulty_bucket": pa.array(bucket), "mean_tokens": pa.array(mean_tokens),
-                     "run_id": constant("", n)}, schema=schema)
+    return pa.table({"prompt_id": prompt_ids, "model": constant("m", n),
+                     **{name: pa.array(values) for name, values in measured.items()},
+                     "mean_tokens": pa.array(mean_tokens), "run_id": constant("", n)}, schema=schema)
 
 
 class HashingEmbedder:
