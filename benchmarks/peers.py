@@ -4,7 +4,6 @@ and medians of interleaved repeats (each repeat alternates the order, so load dr
 
 import importlib.metadata
 import os
-import statistics
 from collections.abc import Callable
 
 
@@ -31,7 +30,3 @@ def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str
         for name in (list(runs) if repeat % 2 == 0 else list(reversed(runs))):
             results[name].append(runs[name]())
     return results
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_table  # noqa: E402
-from peers import versions  # noqa: E402
+from peers import load_average, versions  # noqa: E402
 from training_trl import TRAINER_CLASSES  # noqa: E402
 
 # modest sizes (minutes each on a 2-core CPU); --full runs each benchmark's own defaults
@@ -263,14 +263,14 @@ def main() -> None:
     raw, runs = {}, {}
     for name in names:
         print(f"[run_all] {name} ...", file=sys.stderr, flush=True)
-        load = os.getloadavg()[0]
+        load = load_average()
         timeout = max(args.timeout, TIMEOUT_S.get(name, 0))
         result, error, seconds = run_one(name, [] if args.full else MODEST[name], timeout)
         if result is not None and name in RECORD_VERSIONS:
             result.setdefault("versions", versions(*RECORD_VERSIONS[name]))
         raw[name] = result or {"error": error}
-        runs[name] = {**stamp, "benchmark": name, "seconds": round(seconds, 1), "load_avg_start": round(load, 1),
-                      "load_avg_end": round(os.getloadavg()[0], 1)}
+        runs[name] = {**stamp, "benchmark": name, "seconds": round(seconds, 1), "load_avg_start": load,
+                      "load_avg_end": load_average()}
     sizes = {n: "full" if args.full else MODEST[n] for n in names}
     if args.only and args.out.exists():  # keep the other benchmarks' last results
         before = json.loads(args.out.read_text())
