@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from trainers.model_parts import base_model, text_config
+
 # Dense bf16 tensor-core peaks, TFLOP/s, by a fragment of the device name (first match wins).
 PEAK_BF16_TFLOPS = (
     ("H200", 989.4), ("GH200", 989.4), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.4),
@@ -42,8 +44,7 @@ class ModelFlops:
 
     @classmethod
     def of(cls, model) -> "ModelFlops":
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
+        base, config = base_model(model), text_config(model)
         total = sum(p.numel() for p in base.parameters())
         embedding = base.get_input_embeddings().weight.numel()
         head = base.get_output_embeddings()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from trainers.collate import IGNORE, Batch
+from trainers.model_parts import backbone, base_model, text_config
 
 # Rows of logits per chunk: bounded so one chunk's float32 logits stay near 64 MiB.
 _CHUNK_ELEMENTS = 1 << 24
@@ -76,15 +77,13 @@ def _logits(hidden, weight, bias, temperature):
 
 def _backbone_and_head(model):
     """The decoder stack and the LM head, or (None, None) when the head needs the plain path."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps the model
-    config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
+    config = text_config(model)
     if any(getattr(config, name, None) not in (None, 1, 1.0) for name in _LOGIT_TRANSFORMS):
         return None, None
-    backbone = getattr(base, getattr(base, "base_model_prefix", "model"), None)
-    head = base.get_output_embeddings()
-    if backbone is None or head is None or not hasattr(head, "weight"):
+    stack, head = backbone(model), base_model(model).get_output_embeddings()
+    if stack is None or head is None or not hasattr(head, "weight"):
         return None, None
-    return backbone, head
+    return stack, head
 
 
 def label_logps(model, batch: Batch, *, temperature: float = 1.0) -> LabelLogps:

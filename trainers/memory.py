@@ -18,6 +18,7 @@ import torch
 
 from schemas.errors import DeviceError
 from trainers.collate import Sequence, pack
+from trainers.model_parts import text_config
 
 GIB = 2**30
 PROBE_TOKENS = 256
@@ -88,7 +89,7 @@ def probe_activation_bytes(model, device: torch.device, bf16: bool) -> float:
 def checkpointed_bytes(per_token_off: float, model) -> float:
     """Per-token activations with checkpointing: each layer keeps its input, and one layer at a
     time holds its full activations while it is recomputed."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = text_config(model)
     layers = config.num_hidden_layers
     residual = next(model.parameters()).element_size() * config.hidden_size
     return per_token_off / layers + layers * residual

@@ -18,6 +18,7 @@ import torch
 
 from schemas.errors import DeviceError
 from trainers.collate import split_by_budget
+from trainers.model_parts import backbone, base_model
 
 BUCKET_ELEMENTS = 1 << 23  # gradients are summed in flat buckets of about 32 MiB (fp32)
 
@@ -161,11 +162,9 @@ def close_parallel() -> None:
 
 def decoder_layers(model) -> list[torch.nn.Module]:
     """The repeated blocks of a transformers causal LM (what FSDP2 shards one by one)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    backbone = getattr(base, getattr(base, "base_model_prefix", "model"), None)
-    layers = getattr(backbone, "layers", None)
+    layers = getattr(backbone(model), "layers", None)
     if layers is None:
-        raise DeviceError(f"cannot find the decoder layers of {type(base).__name__} to shard")
+        raise DeviceError(f"cannot find the decoder layers of {type(base_model(model)).__name__} to shard")
     return list(layers)
 
 
