@@ -102,9 +102,12 @@ def _benchmark_part(texts: pa.Array, n: int, template_share: float | None, *, pu
                     numbers: bool) -> _Part:
     """One benchmark's distinctive n-grams; template n-grams are those shared by many distinct
     items (items told apart by their un-masked text, so masked numbers do not merge them)."""
-    whole = whole_hashes(*text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=False)))
+    plain = text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=False))
+    whole = whole_hashes(*plain)
     _, first, canonical = np.unique(whole, return_index=True, return_inverse=True)
-    tokens, lengths = text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=numbers))
+    # the n-grams are of the number-masked text when asked, else of the same tokens again
+    tokens, lengths = text_stats.token_hashes(normalize(texts, punctuation=punctuation, numbers=True)) \
+        if numbers else plain
     hashes, offsets = text_stats.ngrams_from_tokens(tokens, lengths, n)
     hashes, items = distinct_pairs(hashes, text_stats.doc_ids(offsets))
     if numbers:  # masked: items shorter than n own no n-gram
