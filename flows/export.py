@@ -38,8 +38,9 @@ def plain_table(lake: Lake, split: Split) -> pa.Table:
                                  pa.array(handoff.difficulty(lake, split).values, pa.float64()))
     if split.kind not in CHAT_KINDS:
         return table
-    rows = split.rows.to_pylist()
-    attach_chats(rows, lake, ROW_ID[SPLIT_KINDS[split.kind]])
+    row_id = ROW_ID[SPLIT_KINDS[split.kind]]
+    rows = split.rows.select(["prompt", "run_id", row_id]).to_pylist()  # what attach_chats reads
+    attach_chats(rows, lake, row_id)
     return table.append_column("chat", pa.array([row["chat"] for row in rows], pa.list_(MESSAGE)))
 
 
