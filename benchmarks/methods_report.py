@@ -181,19 +181,19 @@ def method_entry(method: Method, runner: Runner | None) -> dict:
     return {**entry, "status": "measured", "changes": compare(off, on)}
 
 
-def make_backend(base: dict, quick: bool):
-    """A run's engine, wrapped to count tokens: vLLM (or the config's backend) on the bundled
-    model, or with --quick the deterministic fake policy of the tests."""
+def backend_factory(base: dict, quick: bool):
+    """What builds each run's engine, wrapped to count tokens: vLLM (or the config's backend) on the
+    bundled model, or with --quick the deterministic fake policy of the tests (its answers read once)."""
     if quick:
         from flows.config import validate
         from flows.sources import load_prompts
 
         answers = {p["prompt"]: p["answer"] for p in load_prompts(validate(base).sources).to_pylist()}
-        return CountingBackend(quick_policy(answers))
+        return lambda: CountingBackend(quick_policy(dict(answers)))  # a fresh copy: the policy learns answers it writes
     from curation.backends.factory import load_backend  # the package's name is patched to return runner.backend
 
-    return CountingBackend(load_backend(base["backend"], base["model"], seed=base["sampling"]["seed"],
-                                        options=base.get("backend_options")))
+    return lambda: CountingBackend(load_backend(base["backend"], base["model"], seed=base["sampling"]["seed"],
+                                                options=base.get("backend_options")))
 
 
 def run_methods(methods: list[Method], quick: bool, count: int | None = None, command: str = "") -> dict:
@@ -203,7 +203,7 @@ def run_methods(methods: list[Method], quick: bool, count: int | None = None, co
     base = base_config(quick, count)
     original = curation.backends.load_backend
     with tempfile.TemporaryDirectory(prefix="methods-") as tmp:
-        runner = Runner(base, lambda: make_backend(base, quick), Path(tmp))
+        runner = Runner(base, backend_factory(base, quick), Path(tmp))
         curation.backends.load_backend = lambda *args, **kwargs: runner.backend
         try:
             runner.warm_up()
