@@ -203,14 +203,13 @@ def measure(step: str, n: int, sizes: ScalingSizes) -> dict:
             "rss_base_gib": round(base, 3), "rss_inputs_gib": round(before, 3), "peak_rss_gib": round(peak, 3)}
 
 
-def run_worker(step: str, n: int, args) -> dict:
+def run_worker(step: str, n: int, sizes: ScalingSizes, args) -> dict:
     """measure() in a fresh process, so sizes and steps do not share memory or caches; a smoke
     run measures in this process (seconds, not a process start per step)."""
     if args.smoke:
-        return measure(step, n, load_bench_config(args.config, smoke=True).scaling)
+        return measure(step, n, sizes)
     command = [sys.executable, __file__, "--worker", step, "--size", str(n), "--config", str(args.config)]
-    done = subprocess.run(command + (["--smoke"] if args.smoke else []), capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode < 0:
         return {"step": step, "n": n, "error": f"killed by signal {-done.returncode} before it finished"}
@@ -284,7 +283,7 @@ def run_step(step: str, sizes: ScalingSizes, args) -> dict:
                                                              f"{available_gib():.1f} GiB available"})
                 continue
         print(f"[scaling] {step} n={n:,} ...", file=sys.stderr, flush=True)
-        runs.append(run_worker(step, n, args))
+        runs.append(run_worker(step, n, sizes, args))
     result = {"step": step, "counts": STEPS[step][2], "runs": runs, **growth(runs, sizes)}
     print(json.dumps(result), file=sys.stderr, flush=True)  # a crash later loses no measurement
     return result
