@@ -14,8 +14,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from training_jobs import COLUMNS, warmup_rows, write_data  # noqa: E402
 
-SPLITS = {"sft": ("sft", "sft_examples", "example_id"), "dpo": ("preference", "preference_pairs", "pair_id"),
-          "grpo": ("rl", "rl_prompts", "prompt_id")}
+TRAINERS = ("sft", "dpo", "grpo")
+
+
+def split_of(trainer: str) -> tuple[str, str, str]:
+    """(split kind, lake table, row id column) a trainer trains on, from the trainer registry."""
+    from schemas.tables import ROW_ID, SPLIT_KINDS
+    from trainers.registry import trainer_spec
+
+    kind = trainer_spec(trainer).split_kind
+    return kind, SPLIT_KINDS[kind], ROW_ID[SPLIT_KINDS[kind]]
 
 
 def lake_rows(trainer: str, rows: list[dict]) -> list[dict]:
@@ -46,11 +54,12 @@ def main() -> None:
     rows = warmup_rows(n, seed=0)
     write_data(rows, out)
     lake = Lake(out / "lake")
-    for trainer, (kind, table, key) in SPLITS.items():
+    for trainer in TRAINERS:
+        kind, table, key = split_of(trainer)
         table_rows = lake_rows(trainer, rows)
         lake.commit({table: table_rows}, run_id="gpu-check")
         register_split(lake, kind, kind, [r[key] for r in table_rows], run_id="gpu-check")
-    print(json.dumps({"lake": str(out / "lake"), "files": {t: str(out / f"{t}.jsonl") for t in SPLITS}}))
+    print(json.dumps({"lake": str(out / "lake"), "files": {t: str(out / f"{t}.jsonl") for t in TRAINERS}}))
 
 
 if __name__ == "__main__":
